@@ -1,0 +1,19 @@
+"""The asset graph: corpus → documents → chunks → embeddings → index → answers → evaluation."""
+
+from assets.evaluation import eval_questions, evaluation_report, rag_answers
+from assets.ingestion import document_chunks, raw_documents
+from assets.indexing import chunk_embeddings, pgvector_index
+
+RAG_GROUP = "rag"
+
+rag_assets = [
+    raw_documents,
+    document_chunks,
+    chunk_embeddings,
+    pgvector_index,
+    eval_questions,
+    rag_answers,
+    evaluation_report,
+]
+
+__all__ = ["RAG_GROUP", "rag_assets"]

@@ -1,0 +1,97 @@
+"""Evaluation assets: the golden set, RAG answers to it, and the scored report."""
+
+
+import time
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets._metadata import markdown_table
+from assets.indexing import pgvector_index
+from sage_platform.evaluation import (
+    HEADLINE_METRICS,
+    answer_questions,
+    evaluate,
+    load_golden_set,
+    store_golden_set,
+)
+from sage_platform.resources import SageResource
+
+
+@asset(group_name="rag", kinds={"postgres"})
+def eval_questions(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+    """The golden set from SAGE_EVAL_SET (JSONL). A bad line fails this asset with its line number."""
+    platform = sage.platform
+    questions = load_golden_set(platform.settings.eval_set)
+    store_golden_set(platform.db, questions)
+    return MaterializeResult(
+        metadata={
+            "eval_set": MetadataValue.path(str(platform.settings.eval_set)),
+            "questions": len(questions),
+            "with_relevant_ids": sum(1 for q in questions if q.relevant_doc_ids),
+            "preview": markdown_table(
+                ["id", "question", "relevant"],
+                [(q.id, q.question, ", ".join(q.relevant_doc_ids)) for q in questions[:10]],
+            ),
+        }
+    )
+
+
+@asset(group_name="rag", kinds={"openai", "postgres"}, deps=[pgvector_index, eval_questions])
+def rag_answers(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+    """Top-k chunks from pgvector per question, then an answer from the LLM or the extractive answerer."""
+    platform = sage.platform
+    began = time.perf_counter()
+    stats = answer_questions(
+        platform.db, platform.retriever, platform.answerer, answer_k=platform.settings.retrieval_k
+    )
+    context.log.info(f"answered {stats.questions} questions with {stats.answerer}")
+    return MaterializeResult(
+        metadata={
+            "answerer": stats.answerer,
+            "retriever": platform.retriever.name,
+            "k": platform.settings.retrieval_k,
+            "questions": stats.questions,
+            "duration_s": round(time.perf_counter() - began, 3),
+            "preview": markdown_table(
+                ["question", "answer", "top documents"],
+                [(q, a, ", ".join(d[:3])) for q, a, d in stats.preview[:10]],
+            ),
+        }
+    )
+
+
+@asset(group_name="rag", kinds={"python"}, deps=[rag_answers])
+def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+    """BLEU, ROUGE, EM/F1 and retrieval recall/MRR, plotted across materializations."""
+    platform = sage.platform
+    settings = platform.settings
+    report = evaluate(
+        platform.db,
+        reports_dir=settings.reports_dir,
+        settings={
+            "retriever": platform.retriever.name,
+            "retrieval_k": settings.retrieval_k,
+            "embedding_model": platform.embedder.model_name,
+            "chunker": platform.splitter.fingerprint,
+            "corpus_dir": str(settings.corpus_dir),
+            "eval_set": str(settings.eval_set),
+            "dagster_run_id": context.run_id,
+        },
+    )
+    summary = markdown_table(["metric", "score"], [(name, f"{report.scores[name]:.4f}") for name in HEADLINE_METRICS])
+    worst = markdown_table(
+        ["question", "gold", "prediction", "retrieved", "f1"],
+        [(w["question"], w["gold"], w["prediction"], ", ".join(w["retrieved_doc_ids"][:3]), f"{w['f1']:.1f}")
+         for w in report.worst(10)],
+        width=60,
+    )  # fmt: skip
+    return MaterializeResult(
+        metadata={
+            **{name: MetadataValue.float(float(value)) for name, value in report.scores.items()},
+            "answerer": report.answerer,
+            "questions": len(report.items),
+            "report_path": MetadataValue.path(str(report.path)),
+            "summary": summary,
+            "worst_questions": worst,
+        }
+    )

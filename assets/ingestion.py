@@ -1,0 +1,85 @@
+"""Ingestion assets: the corpus folder into ``documents``, documents into ``chunks``."""
+
+
+import time
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets._metadata import markdown_table
+from sage_platform.chunking import chunk_documents
+from sage_platform.ingest import ingest_corpus
+from sage_platform.resources import SageResource
+
+
+@asset(group_name="rag", kinds={"postgres"})
+def raw_documents(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+    """Every supported file under SAGE_CORPUS_DIR, ingested incrementally by content hash.
+
+    Bad files land in ``rejected_documents`` with the reason; the rest is ingested.
+    """
+    platform = sage.platform
+    settings = platform.settings
+    began = time.perf_counter()
+
+    def progress(done: int, path: str) -> None:
+        if done % 100 == 0:
+            context.log.info(f"read {done} files (last: {path})")
+
+    stats = ingest_corpus(
+        platform.db, settings.corpus_dir, max_document_bytes=settings.max_document_bytes, progress=progress
+    )
+    for location, reason in stats.rejected:
+        context.log.warning(f"rejected {location}: {reason}")
+    with platform.db.connect() as conn:
+        total = conn.execute("SELECT count(*) FROM documents").fetchone()
+        preview = conn.execute(
+            "SELECT doc_id, title, size_bytes FROM documents ORDER BY updated_at DESC, doc_id LIMIT 10"
+        ).fetchall()
+    return MaterializeResult(
+        metadata={
+            "corpus_dir": MetadataValue.path(str(settings.corpus_dir)),
+            "documents": int(total[0]) if total else 0,
+            "files_seen": stats.files_seen,
+            "files_unchanged": stats.files_unchanged,
+            "files_ignored": stats.files_ignored,
+            "added": stats.added,
+            "updated": stats.updated,
+            "deleted": stats.deleted,
+            "rejected": len(stats.rejected),
+            "rejects": markdown_table(["path", "reason"], stats.rejected[:20]),
+            "bytes_read": stats.bytes_read,
+            "duration_s": round(time.perf_counter() - began, 3),
+            "preview": markdown_table(["doc_id", "title", "bytes"], preview),
+        }
+    )
+
+
+@asset(group_name="rag", kinds={"postgres"}, deps=[raw_documents])
+def document_chunks(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+    """Overlapping token windows, cut at paragraph and content-defined boundaries.
+
+    Only documents whose content or chunking settings changed are split again.
+    """
+    platform = sage.platform
+    began = time.perf_counter()
+    stats = chunk_documents(
+        platform.db,
+        platform.splitter,
+        progress=lambda done, total: context.log.info(f"chunked {done}/{total} documents"),
+    )
+    with platform.db.connect() as conn:
+        preview = conn.execute(
+            "SELECT doc_id, position, token_count, text FROM chunks ORDER BY doc_id, position LIMIT 8"
+        ).fetchall()
+    return MaterializeResult(
+        metadata={
+            "chunker": platform.splitter.fingerprint,
+            "documents_chunked": stats.documents_chunked,
+            "chunks_written": stats.chunks_written,
+            "chunks_removed": stats.chunks_removed,
+            "chunks": stats.chunks_total,
+            "mean_tokens": round(stats.tokens_total / stats.chunks_total, 1) if stats.chunks_total else 0.0,
+            "duration_s": round(time.perf_counter() - began, 3),
+            "preview": markdown_table(["doc_id", "position", "tokens", "text"], preview),
+        }
+    )

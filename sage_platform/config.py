@@ -1,0 +1,113 @@
+"""Settings: CLI flags, then ``SAGE_*`` environment variables, then defaults.
+
+Usage::
+
+    settings = Settings()                      # environment and defaults
+    settings = Settings(chunk_size=128)        # a flag wins over SAGE_CHUNK_SIZE
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SAMPLE_CORPUS_DIR = PROJECT_DIR / "docs"
+SAMPLE_EVAL_SET = PROJECT_DIR / "eval" / "sage_docs.jsonl"
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Environment variables carry the ``SAGE_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="SAGE_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(Path(".sage"), description="Embedded database, reports and caches.")
+    database_url: str | None = Field(None, description="PostgreSQL URL; unset means the embedded server.")
+    dagster_database_url: str | None = Field(
+        None, description="Dagster's own storage; defaults to the platform's server."
+    )
+
+    corpus_dir: Path = Field(SAMPLE_CORPUS_DIR, description="Folder read recursively by raw_documents.")
+    eval_set: Path = Field(SAMPLE_EVAL_SET, description="Golden questions, JSONL.")
+    max_document_bytes: int = Field(20_000_000, gt=0, description="Larger files are rejected.")
+
+    chunk_size: int = Field(200, gt=8, description="Chunk length in embedder tokens (characters for APIs).")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens repeated from the previous chunk.")
+
+    embedding_model: str = Field(LOCAL_EMBEDDING_MODEL, description="Local model name/path, or API model.")
+    embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint.")
+    embedding_api_key: SecretStr | None = None
+    embedding_batch_size: int = Field(10, gt=0, description="Texts per forward pass or API request.")
+
+    retrieval_k: int = Field(5, gt=0, description="Chunks given to the answerer.")
+    hnsw_ef_search: int = Field(100, gt=0)
+
+    default_llm_api_key: SecretStr | None = None
+    default_llm_api_base_url: str | None = None
+    default_llm_model_name: str | None = None
+    default_llm_max_tokens: int = Field(512, gt=0)
+    default_llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    dagster_host: str = "127.0.0.1"
+    dagster_port: int = Field(3000, gt=0, lt=65536)
+
+    @field_validator("database_url", "dagster_database_url", "embedding_base_url", "default_llm_api_base_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size // 2:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be below half of chunk_size ({self.chunk_size})"
+            )
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir.resolve() / "pg"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir.resolve() / "reports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir.resolve() / "dagster"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.default_llm_model_name and (self.default_llm_api_base_url or self.default_llm_api_key))
+
+    def with_overrides(self, **flags: Any) -> Settings:
+        """A copy with CLI flags applied; ``None`` means the flag was not given."""
+        given = {key: value for key, value in flags.items() if value is not None}
+        return Settings(**{**self.model_dump(exclude_unset=True), **given}) if given else self
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to print or store: secrets are masked, paths are strings."""
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump().items():
+            if isinstance(value, SecretStr) or (value is not None and "api_key" in key):
+                out[key] = "***" if value else None
+            elif key.endswith("url") and isinstance(value, str) and "@" in value:
+                out[key] = _mask_password(value)
+            else:
+                out[key] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _mask_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

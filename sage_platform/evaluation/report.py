@@ -1,0 +1,101 @@
+"""The evaluation report: answer quality and retrieval quality over the stored answers.
+
+Writes ``eval_runs``/``eval_items`` and ``<reports>/evaluation.json`` with flat top-level keys
+``bleu, rouge1, rouge2, rougeL, exact_match, f1, recall@1, recall@5, recall@10, mrr@10`` plus
+the run's settings.
+
+Usage::
+
+    report = evaluate(db, reports_dir=Path(".sage/reports"), settings={"retriever": "dense"})
+    report.scores["recall@5"]
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from sage_platform.db import Database
+from sage_platform.evaluation import retrieval_metrics as rm
+from sage_platform.evaluation import text_metrics as tm
+
+HEADLINE_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "exact_match", "f1",
+                    "recall@1", "recall@5", "recall@10", "mrr@10")  # fmt: skip
+RANKING_DEPTH = 10
+
+
+@dataclass
+class EvaluationReport:
+    run_id: str
+    scores: dict[str, float]
+    items: list[dict[str, Any]]
+    path: Path
+    answerer: str
+
+    def worst(self, n: int = 10) -> list[dict[str, Any]]:
+        return sorted(self.items, key=lambda item: (item["f1"], item["recall@10"]))[:n]
+
+
+def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> EvaluationReport:
+    with db.connect() as conn:
+        rows = conn.execute(
+            """SELECT q.question_id, q.question, q.golden_answers, q.relevant_doc_ids, a.answer,
+                      a.retrieved_doc_ids, a.answerer
+               FROM eval_questions q JOIN rag_answers a USING (question_id) ORDER BY q.position"""
+        ).fetchall()
+    if not rows:
+        raise ValueError("no answered questions: materialize eval_questions and rag_answers first")
+    ids, questions, golds, relevant, predictions, ranked, answerers = (list(c) for c in zip(*rows, strict=True))
+    rouge_items = tm.rouge_per_sample(predictions, golds)
+    em_items = tm.exact_match_per_sample(predictions, golds)
+    f1_items = tm.token_f1_per_sample(predictions, golds)
+    recall_items = {k: rm.recall_at_k_per_query(ranked, relevant, k) for k in (1, 5, 10)}
+    mrr_items = rm.mrr_at_k_per_query(ranked, relevant, RANKING_DEPTH)
+
+    scores = {
+        "bleu": tm.corpus_bleu(predictions, golds),
+        **tm.rouge(predictions, golds),
+        "exact_match": sum(em_items) / len(em_items),
+        "f1": sum(f1_items) / len(f1_items),
+        **{f"recall@{k}": sum(v) / len(v) for k, v in recall_items.items()},
+        "mrr@10": sum(mrr_items) / len(mrr_items),
+        "ndcg@10": rm.ndcg_at_k(ranked, relevant, RANKING_DEPTH),
+        "hit_rate@5": rm.hit_rate_at_k(ranked, relevant, 5),
+    }
+    items = [
+        {"question_id": ids[i], "question": questions[i], "gold": golds[i][0], "prediction": predictions[i],
+         "retrieved_doc_ids": ranked[i], "relevant_doc_ids": relevant[i], "exact_match": em_items[i],
+         "f1": f1_items[i], **rouge_items[i], **{f"recall@{k}": recall_items[k][i] for k in recall_items},
+         "mrr@10": mrr_items[i]}
+        for i in range(len(rows))
+    ]  # fmt: skip
+    run_id = uuid.uuid4().hex
+    created = datetime.now(UTC).isoformat()
+    run_settings = {**settings, "answerer": answerers[0], "questions": len(rows), "ranking_depth": RANKING_DEPTH}
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO eval_runs (run_id, settings, scores) VALUES (%s, %s, %s)",
+            (run_id, Jsonb(run_settings), Jsonb(scores)),
+        )
+        with conn.cursor().copy("COPY eval_items (run_id, question_id, prediction, scores) FROM STDIN") as copy:
+            for item in items:
+                numbers = {k: v for k, v in item.items() if isinstance(v, float)}
+                copy.write_row((run_id, item["question_id"], item["prediction"], json.dumps(numbers)))
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / "evaluation.json"
+    document = {**scores, "run_id": run_id, "created_at": created, "settings": run_settings}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False))
+    tmp.replace(path)  # readers never see a half-written report
+    return EvaluationReport(run_id, scores, items, path, answerers[0])
+
+
+def read_report(reports_dir: Path) -> dict[str, Any] | None:
+    path = reports_dir / "evaluation.json"
+    return json.loads(path.read_text()) if path.exists() else None
