@@ -1,0 +1,138 @@
+"""The ``sage`` command. Flags win over ``SAGE_*`` environment variables, which win over defaults.
+
+    sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one materialization
+    sage materialize   the whole asset graph once, no UI; non-zero exit on failure
+    sage report        the last evaluation
+    sage doctor        checks Python, database, pgvector, embedder and LLM settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sage_platform import __version__
+
+# flag name → setting name; every one also reads SAGE_<SETTING> from the environment.
+_COMMON_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--data-dir": ("data_dir", str, "where the embedded database, reports and caches live (SAGE_DATA_DIR)"),
+    "--database-url": ("database_url", str, "PostgreSQL URL; unset means embedded (SAGE_DATABASE_URL)"),
+    "--corpus-dir": ("corpus_dir", str, "folder to ingest (SAGE_CORPUS_DIR)"),
+    "--eval-set": ("eval_set", str, "golden questions, JSONL (SAGE_EVAL_SET)"),
+    "--chunk-size": ("chunk_size", int, "chunk length in tokens (SAGE_CHUNK_SIZE)"),
+    "--chunk-overlap": ("chunk_overlap", int, "overlap in tokens (SAGE_CHUNK_OVERLAP)"),
+    "--embedding-model": ("embedding_model", str, "embedding model (SAGE_EMBEDDING_MODEL)"),
+    "--embedding-batch-size": ("embedding_batch_size", int, "texts per batch (SAGE_EMBEDDING_BATCH_SIZE)"),
+}
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (flag > SAGE_* environment > default)")
+    for flag, (dest, kind, help_text) in _COMMON_FLAGS.items():
+        group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
+
+
+def _apply_flags(args: argparse.Namespace) -> Any:
+    """Export given flags as SAGE_* so child processes (Dagster's) see the same settings."""
+    from sage_platform.config import Settings
+
+    for dest, _, _ in _COMMON_FLAGS.values():
+        value = getattr(args, dest, None)
+        if value is not None:
+            os.environ[f"SAGE_{dest.upper()}"] = str(value)
+    settings = Settings()
+    os.environ["SAGE_DATA_DIR"] = str(settings.data_dir.resolve())  # children may run elsewhere
+    return Settings()
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from sage_platform import runtime
+
+    if args.host:
+        os.environ["SAGE_DAGSTER_HOST"] = args.host
+    if args.port:
+        os.environ["SAGE_DAGSTER_PORT"] = str(args.port)
+    return runtime.up(_apply_flags(args), materialize=not args.no_materialize)
+
+
+def _cmd_materialize(args: argparse.Namespace) -> int:
+    from sage_platform import runtime
+
+    ok = runtime.materialize_graph(_apply_flags(args), log_level=args.log_level)
+    print("materialization succeeded" if ok else "materialization FAILED", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sage_platform.evaluation import HEADLINE_METRICS, read_report
+
+    report = read_report(_apply_flags(args).reports_dir)
+    if report is None:
+        print("no evaluation yet: run `sage materialize` first", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"evaluation {report['run_id']} at {report['created_at']}")
+    for name in HEADLINE_METRICS:
+        print(f"  {name:<12} {report[name]:10.4f}")
+    settings = report.get("settings", {})
+    print(f"  answerer: {settings.get('answerer')}  retriever: {settings.get('retriever')}  "
+          f"questions: {settings.get('questions')}")  # fmt: skip
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from sage_platform.doctor import FAIL, run_checks
+
+    checks = run_checks(_apply_flags(args))
+    for check in checks:
+        print(f"[{check.verdict:<4}] {check.name:<9} {check.detail}")
+    failed = [c.name for c in checks if c.verdict == FAIL]
+    print("verdict: " + (f"FAIL ({', '.join(failed)})" if failed else "ready"))
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"sage {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run the platform: embedded Postgres, Dagster UI, one materialization")
+    up.add_argument("--host", help="Dagster UI address (SAGE_DAGSTER_HOST, default 127.0.0.1)")
+    up.add_argument("--port", type=int, help="Dagster UI port (SAGE_DAGSTER_PORT, default 3000)")
+    up.add_argument("--no-materialize", action="store_true", help="start the UI without materializing")
+    _add_common(up)
+    up.set_defaults(func=_cmd_up)
+
+    materialize = commands.add_parser("materialize", help="materialize the whole asset graph once, without UI")
+    materialize.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_common(materialize)
+    materialize.set_defaults(func=_cmd_materialize)
+
+    report = commands.add_parser("report", help="print the last evaluation")
+    report.add_argument("--json", action="store_true", help="the whole report as JSON")
+    _add_common(report)
+    report.set_defaults(func=_cmd_report)
+
+    doctor = commands.add_parser("doctor", help="check Python, database, pgvector, embedder and LLM settings")
+    _add_common(doctor)
+    doctor.set_defaults(func=_cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sage: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

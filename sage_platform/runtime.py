@@ -1,0 +1,139 @@
+"""Running the platform: Dagster's home, one materialization of the graph, and ``sage up``.
+
+``sage up`` starts, in order: the embedded PostgreSQL, ``dagster dev`` (webserver and daemon),
+one materialization of the graph; one Ctrl-C stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from sage_platform.config import PROJECT_DIR, Settings
+from sage_platform.db import Database, dagster_storage_url, stop_embedded_server
+
+DAGSTER_YAML = PROJECT_DIR / "dagster.yaml"
+WORKSPACE_YAML = PROJECT_DIR / "workspace.yaml"
+RAG_JOB = "rag_job"
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Point Dagster at its Postgres storage; our dagster.yaml reads the URL from the environment."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("DAGSTER_HOME"):
+        target = home / "dagster.yaml"
+        if not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes():
+            shutil.copyfile(DAGSTER_YAML, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.setdefault("SAGE_DAGSTER_PG_URL", dagster_storage_url(settings))
+    os.environ.setdefault("SAGE_DAGSTER_COMPUTE_LOG_DIR", str(home / "compute_logs"))
+    return home
+
+
+def materialize_graph(settings: Settings, *, log_level: str = "INFO") -> bool:
+    """Run ``rag_job`` once in this process, recorded in the Dagster instance. Returns success."""
+    Database.from_settings(settings)  # start the server and migrate before Dagster connects
+    prepare_dagster_home(settings)
+    from dagster import DagsterInstance
+
+    from sage_platform.definitions import defs
+
+    job = defs.resolve_job_def(RAG_JOB)
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+    return result.success
+
+
+def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dagster dev exited with code {process.returncode} before serving {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)  # polling a server that is starting up; no event to wait on
+    raise TimeoutError(f"dagster dev did not answer at {url} within {timeout:.0f}s")
+
+
+def _reset_sigint() -> None:
+    # `dagster dev` ignores SIGINT/SIGTERM for good if it starts with SIGINT ignored (nohup, `&`).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def up(settings: Settings, *, materialize: bool = True) -> int:
+    """Bring the platform up and keep it up until Ctrl-C (SIGINT) or SIGTERM."""
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    dagster: subprocess.Popen[bytes] | None = None
+    url = f"http://{settings.dagster_host}:{settings.dagster_port}"
+    try:
+        print(f"[sage] database: {'embedded PostgreSQL in ' + str(settings.pgdata_dir) if settings.embedded_database else 'SAGE_DATABASE_URL'}", flush=True)  # noqa: E501
+        Database.from_settings(settings)
+        prepare_dagster_home(settings)
+        command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE_YAML),
+                   "-h", settings.dagster_host, "-p", str(settings.dagster_port)]  # fmt: skip
+        print(f"[sage] starting dagster dev on {url}", flush=True)
+        # Its own session: the terminal's Ctrl-C reaches us alone, and we stop children in order.
+        dagster = subprocess.Popen(command, preexec_fn=_reset_sigint, start_new_session=True)  # noqa: PLW1509
+        _wait_for_http(f"{url}/server_info", dagster, timeout=180)
+        print(f"[sage] Dagster UI ready: {url}", flush=True)
+        if materialize:
+            print("[sage] materializing the asset graph once", flush=True)
+            ok = materialize_graph(settings)
+            print(f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}", flush=True)
+        print(f"[sage] asset graph:  {url}/asset-groups", flush=True)
+        print(f"[sage] runs:         {url}/runs", flush=True)
+        print(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}", flush=True)
+        print("[sage] up. Press Ctrl-C to stop.", flush=True)
+        while dagster.poll() is None:
+            time.sleep(1)  # idle loop until a signal arrives; the handler interrupts it
+        print(f"[sage] dagster dev exited with code {dagster.returncode}", flush=True)
+        return dagster.returncode or 1
+    except KeyboardInterrupt:
+        if not stopping:
+            raise
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        if dagster is not None:
+            print("[sage] stopping dagster dev", flush=True)
+            _stop(dagster)
+        if settings.embedded_database:
+            print("[sage] stopping embedded PostgreSQL", flush=True)
+            stop_embedded_server(settings.pgdata_dir)
+        print("[sage] stopped", flush=True)
