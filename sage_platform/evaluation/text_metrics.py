@@ -22,7 +22,7 @@ from typing import Any
 _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK = re.compile(f"[{_CJK_CLASS}]")
 _MIXED_TOKENS = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+")  # a CJK character, or a run of others
-_CJK_PUNCTUATION = set("，。！？、；：（）《》“”‘’")
+_CJK_PUNCTUATION = set("，。！？、；：（）《》“”‘’「」『』【】…—·")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
 
@@ -104,8 +104,12 @@ def rouge(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> di
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD v1.1: lower case, drop punctuation and articles, collapse white space."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    """SQuAD v1.1: lower case, drop punctuation and articles, collapse white space.
+
+    Text with CJK characters also loses CJK punctuation, as in the CMRC 2018 evaluation.
+    """
+    drop = _PUNCTUATION | _CJK_PUNCTUATION if has_cjk(text) else _PUNCTUATION
+    text = "".join(ch for ch in text.lower() if ch not in drop)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
@@ -114,7 +118,7 @@ def answer_tokens(text: str) -> list[str]:
     normalized = normalize_answer(text)
     if not has_cjk(normalized):
         return normalized.split()
-    return [token for token in _MIXED_TOKENS.findall(normalized) if token not in _CJK_PUNCTUATION]
+    return _MIXED_TOKENS.findall(normalized)
 
 
 def _f1(prediction: str, reference: str) -> float:

@@ -1,0 +1,27 @@
+"""Helpers to materialize the real asset graph with Dagster's API and read back results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+
+from assets import rag_assets
+from sage_platform.resources import SageResource
+
+
+def run_graph(instance: DagsterInstance | None = None, *, raise_on_error: bool = True) -> ExecuteInProcessResult:
+    return materialize(
+        rag_assets,
+        resources={"sage": SageResource()},
+        instance=instance or DagsterInstance.ephemeral(),
+        raise_on_error=raise_on_error,
+    )
+
+
+def metadata(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization.asset_key.path == [asset]:
+            return {key: value.value for key, value in materialization.metadata.items()}
+    raise KeyError(f"{asset} was not materialized")

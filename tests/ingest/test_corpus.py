@@ -1,0 +1,112 @@
+import json
+from pathlib import Path
+
+from sage_platform.db import Database
+from sage_platform.ingest import ingest_corpus
+
+
+def _ingest(db: Database, corpus: Path, max_bytes: int = 10_000):  # type: ignore[no-untyped-def]
+    return ingest_corpus(db, corpus, max_document_bytes=max_bytes)
+
+
+def _documents(db: Database) -> dict[str, str]:
+    with db.connect() as conn:
+        return dict(conn.execute("SELECT doc_id, text FROM documents").fetchall())
+
+
+def _rejects(db: Database) -> dict[str, str]:
+    with db.connect() as conn:
+        return dict(conn.execute("SELECT path, reason FROM rejected_documents").fetchall())
+
+
+def test_incremental_ingestion_skips_replaces_and_deletes(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.md").write_text("# A\n\nalpha")
+    (corpus / "sub" / "b.txt").write_text("beta")
+    (corpus / "records.jsonl").write_text(
+        json.dumps({"id": "r1", "text": "one"}) + "\n" + json.dumps({"id": "r2", "text": "two"}) + "\n"
+    )
+    (corpus / "image.png").write_bytes(b"\x89PNG")
+    (corpus / ".hidden.md").write_text("secret")
+    first = _ingest(db, corpus)
+    assert (first.added, first.files_ignored) == (4, 1)
+    assert set(_documents(db)) == {"a.md", "sub/b.txt", "r1", "r2"}
+
+    again = _ingest(db, corpus)
+    assert (again.added, again.updated, again.deleted, again.files_unchanged) == (0, 0, 0, 3)
+
+    (corpus / "a.md").write_text("# A\n\nalpha, edited")
+    (corpus / "sub" / "b.txt").unlink()
+    (corpus / "records.jsonl").write_text(json.dumps({"id": "r1", "text": "one"}) + "\n")
+    third = _ingest(db, corpus)
+    assert (third.added, third.updated, third.deleted, third.unchanged_documents) == (0, 1, 2, 1)
+    assert _documents(db) == {"a.md": "# A\n\nalpha, edited", "r1": "one"}
+
+
+def test_bad_files_are_rejected_and_the_rest_is_ingested(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+
+    (corpus / "good.md").write_text("good text")
+    (corpus / "empty.txt").write_text("")
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02data")
+    (corpus / "big.txt").write_text("x" * 20_000)
+    (corpus / "latin.txt").write_bytes("caf\u00e9".encode("latin-1"))
+    (corpus / "gone.md").symlink_to(corpus / "missing-target.md")
+    (corpus / "mixed.jsonl").write_text(json.dumps({"id": "ok", "text": "fine"}) + "\n{broken\n")
+    stats = _ingest(db, corpus)
+    assert set(_documents(db)) == {"good.md", "ok"}
+    rejects = _rejects(db)
+    assert rejects["empty.txt"] == "empty file"
+    assert rejects["binary.txt"].startswith("binary content")
+    assert rejects["big.txt"] == "oversized: 20000 bytes is over SAGE_MAX_DOCUMENT_BYTES=10000"
+    assert rejects["latin.txt"] == "undecodable: not valid UTF-8 at byte 3"
+    assert rejects["gone.md"].startswith("unreadable:")
+    assert rejects["mixed.jsonl:2"].startswith("mixed.jsonl:2: invalid JSON")
+    assert len(stats.rejected) == 6
+
+    # A re-run records the same rejects once, not twice; fixing a file clears its reject.
+    (corpus / "empty.txt").write_text("now it has text")
+    _ingest(db, corpus)
+    rejects = _rejects(db)
+    assert "empty.txt" not in rejects and len(rejects) == 5
+    assert "empty.txt" in _documents(db)
+
+
+def test_a_file_that_turns_bad_keeps_its_last_good_version(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+
+    (corpus / "notes.md").write_text("important notes")
+    _ingest(db, corpus)
+    (corpus / "notes.md").write_bytes(b"")
+    _ingest(db, corpus)
+    assert _documents(db) == {"notes.md": "important notes"}
+    assert _rejects(db) == {"notes.md": "empty file"}
+    (corpus / "notes.md").unlink()
+    _ingest(db, corpus)
+    assert _documents(db) == {} and _rejects(db) == {}
+
+
+def test_an_id_owned_by_another_file_is_rejected_not_overwritten(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+
+    (corpus / "a.jsonl").write_text(json.dumps({"id": "x", "text": "from a"}))
+    _ingest(db, corpus)
+    (corpus / "b.jsonl").write_text(json.dumps({"id": "x", "text": "from b"}))
+    _ingest(db, corpus)
+    assert _documents(db) == {"x": "from a"}
+    assert _rejects(db) == {"b.jsonl#x": "duplicate id 'x': already ingested from a.jsonl"}
+
+
+def test_a_missing_corpus_folder_is_an_error_not_a_mass_delete(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+
+    (corpus / "a.md").write_text("alpha")
+    _ingest(db, corpus)
+    try:
+        _ingest(db, tmp_path / "nope")
+    except FileNotFoundError as error:
+        assert "SAGE_CORPUS_DIR" in str(error)
+    else:
+        raise AssertionError("expected FileNotFoundError")
+    assert set(_documents(db)) == {"a.md"}

@@ -1,0 +1,83 @@
+"""A small OpenAI-compatible server on loopback: the stand-in for LLMs and embedding APIs.
+
+- ``POST /v1/embeddings`` returns deterministic vectors derived from each input's hash;
+- ``POST /v1/chat/completions`` answers with the first context passage's document id and
+  the question, so tests can see the prompt really carried the retrieved context.
+Every request body is recorded in ``requests``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DIMENSION = 16
+
+
+def stub_vector(text: str) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(byte - 128) / 128 for byte in digest[:DIMENSION]]
+
+
+@dataclass
+class StubServer:
+    url: str
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@contextmanager
+def openai_stub() -> Iterator[StubServer]:
+    state = StubServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            state.requests.append((self.path, body))
+            if self.path.endswith("/embeddings"):
+                inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                payload: dict[str, Any] = {
+                    "object": "list",
+                    "model": body["model"],
+                    "data": [{"object": "embedding", "index": i, "embedding": stub_vector(t)} for i, t in enumerate(inputs)],
+                    "usage": {"prompt_tokens": 0, "total_tokens": 0},
+                }
+            elif self.path.endswith("/chat/completions"):
+                prompt = body["messages"][-1]["content"]
+                source = re.search(r"\[1\] \(([^)]*)\)", prompt)
+                question = prompt.rsplit("Question: ", 1)[-1]
+                content = f"stub answer from {source.group(1) if source else 'nothing'} to: {question}"
+                payload = {
+                    "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }  # fmt: skip
+            else:
+                self.send_error(404)
+                return
+            data = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
