@@ -22,7 +22,9 @@ def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> Mate
         eta = (total - done) / rate if rate else 0.0
         context.log.info(f"embedded {done}/{total} chunk texts ({rate:.1f}/s, about {eta:.0f}s left)")
 
-    stats = embed_missing_chunks(platform.db, embedder, progress=progress)
+    stats = embed_missing_chunks(
+        platform.db, embedder, texts_per_commit=platform.settings.embedding_commit_every, progress=progress
+    )
     return MaterializeResult(
         metadata={
             "model": embedder.model_name,

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint.")
     embedding_api_key: SecretStr | None = None
     embedding_batch_size: int = Field(10, gt=0, description="Texts per forward pass or API request.")
+    embedding_commit_every: int = Field(256, gt=0, description="Texts embedded per committed transaction.")
 
     retrieval_k: int = Field(5, gt=0, description="Chunks given to the answerer.")
     hnsw_ef_search: int = Field(100, gt=0)

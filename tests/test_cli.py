@@ -1,0 +1,75 @@
+"""The `sage` command: help, report, doctor and materialize, against the real database."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sage_platform.cli import main
+from sage_platform.config import Settings
+from tests.graph import run_graph
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("up", "materialize", "report", "doctor"):
+        assert command in out
+    with pytest.raises(SystemExit):
+        main(["materialize", "--help"])
+    assert "SAGE_CHUNK_SIZE" in capsys.readouterr().out
+
+
+def test_report_without_an_evaluation_says_what_to_do(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report"]) == 1
+    assert "run `sage materialize` first" in capsys.readouterr().err
+
+
+def test_report_prints_the_last_evaluation(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_pubmedqa
+
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 12)
+    assert run_graph().success
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    for metric in ("bleu", "rougeL", "exact_match", "f1", "recall@5", "mrr@10"):
+        assert metric in out
+    assert main(["report", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["settings"]["questions"] == 12 and 0.0 <= report["recall@1"] <= 1.0
+
+
+def test_doctor_gives_a_verdict_for_each_part(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "[OK  ] database  PostgreSQL 18" in out
+    assert "[OK  ] pgvector  pgvector 0.8.5, HNSW available" in out
+    assert "[OK  ] embedder  sentence-transformers/all-MiniLM-L6-v2 (local, offline): 384 dimensions" in out
+    assert "[WARN] llm       not configured" in out
+    assert out.rstrip().endswith("verdict: ready")
+
+
+def test_doctor_fails_clearly_on_an_unreachable_database(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SAGE_DATABASE_URL", "postgresql://nobody:secret-pw@127.0.0.1:9/none?connect_timeout=2")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] database" in out and "verdict: FAIL (database, pgvector)" in out
+    assert "secret-pw" not in out
+
+
+def test_materialize_exits_non_zero_when_an_asset_fails(env: dict[str, str], settings: Settings) -> None:
+    (settings.corpus_dir / "a.md").write_text("some text")
+    settings.eval_set.write_text("{not json\n")
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sage_platform.cli", "materialize", "--log-level", "ERROR"],
+        env={**os.environ, **env, "SAGE_DAGSTER_DATABASE_URL": env["SAGE_DATABASE_URL"]},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "materialization FAILED" in result.stderr
+    assert "line 1: invalid JSON" in result.stderr

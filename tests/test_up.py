@@ -1,0 +1,81 @@
+"""`sage up` end to end: embedded Postgres, dagster dev, one materialization, one Ctrl-C stops all."""
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_DAGSTER_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sage_platform.cli", "up"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        while True:
+            line = lines.get(timeout=420)
+            assert "FAILED" not in line, "".join(output[-80:])
+            if line.startswith("[sage] up."):
+                break
+        text = "".join(output)
+        assert f"Dagster UI ready: http://127.0.0.1:{port}" in text
+        assert "materialization succeeded" in text
+
+        runs = _graphql(port, "{ runsOrError { ... on Runs { results { jobName status } } } }")
+        assert {"jobName": "rag_job", "status": "SUCCESS"} in runs["runsOrError"]["results"]
+        assets = _graphql(port, "{ assetNodes { assetKey { path } groupName } }")["assetNodes"]
+        assert {tuple(a["assetKey"]["path"]) for a in assets if a["groupName"] == "rag"} == {
+            ("raw_documents",), ("document_chunks",), ("chunk_embeddings",), ("pgvector_index",),
+            ("eval_questions",), ("rag_answers",), ("evaluation_report",),
+        }  # fmt: skip
+        report = json.loads((tmp_path / "data" / "reports" / "evaluation.json").read_text())
+        assert report["recall@10"] > 0.5  # the shipped golden set over the shipped docs
+
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert any("dagster" in " ".join(c.cmdline()) for c in children)
+        postgres_pid = int((tmp_path / "data" / "pg" / "postmaster.pid").read_text().split()[0])
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    assert code == 0, "".join(output[-60:])
+    assert "[sage] stopped" in "".join(output)
+    assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
+    assert not psutil.pid_exists(postgres_pid)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
