@@ -1,6 +1,5 @@
 """Evaluation assets: the golden set, RAG answers to it, and the scored report."""
 
-
 import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -41,9 +40,7 @@ def rag_answers(context: AssetExecutionContext, sage: SageResource) -> Materiali
     """Top-k chunks from pgvector per question, then an answer from the LLM or the extractive answerer."""
     platform = sage.platform
     began = time.perf_counter()
-    stats = answer_questions(
-        platform.db, platform.retriever, platform.answerer, answer_k=platform.settings.retrieval_k
-    )
+    stats = answer_questions(platform.db, platform.retriever, platform.answerer, answer_k=platform.settings.retrieval_k)
     context.log.info(f"answered {stats.questions} questions with {stats.answerer}")
     return MaterializeResult(
         metadata={

@@ -1,6 +1,5 @@
 """Indexing assets: content-addressed embeddings, then the pgvector HNSW table."""
 
-
 import time
 
 from dagster import AssetExecutionContext, MaterializeResult, asset

@@ -1,6 +1,5 @@
 """Ingestion assets: the corpus folder into ``documents``, documents into ``chunks``."""
 
-
 import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset

@@ -1,9 +1,9 @@
 """The ``sage`` command. Flags win over ``SAGE_*`` environment variables, which win over defaults.
 
-    sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one materialization
-    sage materialize   the whole asset graph once, no UI; non-zero exit on failure
-    sage report        the last evaluation
-    sage doctor        checks Python, database, pgvector, embedder and LLM settings
+sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one materialization
+sage materialize   the whole asset graph once, no UI; non-zero exit on failure
+sage report        the last evaluation
+sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"sage {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -74,7 +74,9 @@ def _llm(settings: Settings) -> Check:
     key = settings.default_llm_api_key.get_secret_value() if settings.default_llm_api_key else "unused"
     client = OpenAI(base_url=settings.default_llm_api_base_url, api_key=key, max_retries=0, timeout=10)
     response = client.chat.completions.create(
-        model=settings.default_llm_model_name or "", messages=[{"role": "user", "content": "ping"}], max_tokens=1
+        model=settings.default_llm_model_name or "",
+        messages=[{"role": "user", "content": "ping"}],
+        max_tokens=1,
     )
     return Check("llm", OK, f"{settings.default_llm_model_name} answered (id {response.id})")
 

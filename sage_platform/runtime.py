@@ -63,7 +63,7 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -
         if process.poll() is not None:
             raise RuntimeError(f"dagster dev exited with code {process.returncode} before serving {url}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -102,20 +102,26 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
     dagster: subprocess.Popen[bytes] | None = None
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     try:
-        print(f"[sage] database: {'embedded PostgreSQL in ' + str(settings.pgdata_dir) if settings.embedded_database else 'SAGE_DATABASE_URL'}", flush=True)  # noqa: E501
+        print(
+            f"[sage] database: {'embedded PostgreSQL in ' + str(settings.pgdata_dir) if settings.embedded_database else 'SAGE_DATABASE_URL'}",
+            flush=True,
+        )
         Database.from_settings(settings)
         prepare_dagster_home(settings)
         command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE_YAML),
                    "-h", settings.dagster_host, "-p", str(settings.dagster_port)]  # fmt: skip
         print(f"[sage] starting dagster dev on {url}", flush=True)
         # Its own session: the terminal's Ctrl-C reaches us alone, and we stop children in order.
-        dagster = subprocess.Popen(command, preexec_fn=_reset_sigint, start_new_session=True)  # noqa: PLW1509
+        dagster = subprocess.Popen(command, preexec_fn=_reset_sigint, start_new_session=True)
         _wait_for_http(f"{url}/server_info", dagster, timeout=180)
         print(f"[sage] Dagster UI ready: {url}", flush=True)
         if materialize:
             print("[sage] materializing the asset graph once", flush=True)
             ok = materialize_graph(settings)
-            print(f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}", flush=True)
+            print(
+                f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}",
+                flush=True,
+            )
         print(f"[sage] asset graph:  {url}/asset-groups", flush=True)
         print(f"[sage] runs:         {url}/runs", flush=True)
         print(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}", flush=True)

@@ -48,7 +48,9 @@ def openai_stub() -> Iterator[StubServer]:
                 payload: dict[str, Any] = {
                     "object": "list",
                     "model": body["model"],
-                    "data": [{"object": "embedding", "index": i, "embedding": stub_vector(t)} for i, t in enumerate(inputs)],
+                    "data": [
+                        {"object": "embedding", "index": i, "embedding": stub_vector(t)} for i, t in enumerate(inputs)
+                    ],
                     "usage": {"prompt_tokens": 0, "total_tokens": 0},
                 }
             elif self.path.endswith("/chat/completions"):

@@ -52,7 +52,9 @@ def test_doctor_gives_a_verdict_for_each_part(env: dict[str, str], capsys: pytes
     assert out.rstrip().endswith("verdict: ready")
 
 
-def test_doctor_fails_clearly_on_an_unreachable_database(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_fails_clearly_on_an_unreachable_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("SAGE_DATABASE_URL", "postgresql://nobody:secret-pw@127.0.0.1:9/none?connect_timeout=2")
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from sage_platform.cli import _apply_flags, build_parser
 from sage_platform.config import SAMPLE_CORPUS_DIR, Settings
-from sage_platform.cli import build_parser, _apply_flags
 
 
 def test_defaults_point_at_the_shipped_sample() -> None:

@@ -52,14 +52,17 @@ def test_kill_in_every_asset_then_rerun_leaves_no_duplicates_and_no_gaps(
             expected.add(chunk_id(path.name, chunk.position, text_hash(chunk.text)))
     with db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM documents").fetchone() == (80,)
-        assert conn.execute("SELECT count(*) FROM documents WHERE chunked_hash IS DISTINCT FROM content_hash").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM documents WHERE chunked_hash IS DISTINCT FROM content_hash"
+        ).fetchone() == (0,)
         assert {row[0] for row in conn.execute("SELECT chunk_id FROM chunks")} == expected
         assert {row[0] for row in conn.execute("SELECT chunk_id FROM chunk_index")} == expected
         missing = conn.execute(
             "SELECT count(*) FROM chunks c LEFT JOIN embeddings e USING (text_hash) WHERE e.text_hash IS NULL"
         ).fetchone()
         assert missing == (0,)
-        assert conn.execute(
-            "SELECT count(*), count(DISTINCT (model, text_hash)) FROM embeddings"
-        ).fetchone() == conn.execute("SELECT count(DISTINCT text_hash), count(DISTINCT text_hash) FROM chunks").fetchone()
+        assert (
+            conn.execute("SELECT count(*), count(DISTINCT (model, text_hash)) FROM embeddings").fetchone()
+            == conn.execute("SELECT count(DISTINCT text_hash), count(DISTINCT text_hash) FROM chunks").fetchone()
+        )
         assert conn.execute("SELECT to_regclass('chunk_index_build')").fetchone() == (None,)

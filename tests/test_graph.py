@@ -9,7 +9,6 @@ from dagster import DagsterInstance
 from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.evaluation import HEADLINE_METRICS
-from sage_platform.hashing import text_hash
 from tests.conftest import pubmedqa_items
 from tests.graph import metadata, run_graph
 from tests.openai_stub import DIMENSION, openai_stub
@@ -44,7 +43,9 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
     chunks = metadata(first, "document_chunks")["chunks"]
     assert chunks > 10
     embedded = metadata(first, "chunk_embeddings")
-    assert embedded["embedded"] == len(_rows(db, "SELECT DISTINCT text_hash FROM chunks")) and embedded["dimension"] == 384
+    assert (
+        embedded["embedded"] == len(_rows(db, "SELECT DISTINCT text_hash FROM chunks")) and embedded["dimension"] == 384
+    )
     index = metadata(first, "pgvector_index")
     assert (index["mode"], index["row_count"]) == ("full", chunks)
     assert _rows(db, "SELECT indexdef FROM pg_indexes WHERE indexname = 'chunk_index_hnsw'")[0][0].find("hnsw") > 0
@@ -84,7 +85,9 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
     only_gamma = gamma_hashes - after
     assert only_gamma and not _rows(db, "SELECT 1 FROM embeddings WHERE text_hash = ANY(%s)", list(only_gamma))
     # The index matches the chunks exactly, and the edited text is searchable.
-    assert {c for (c,) in _rows(db, "SELECT chunk_id FROM chunk_index")} == {c for (c,) in _rows(db, "SELECT chunk_id FROM chunks")}
+    assert {c for (c,) in _rows(db, "SELECT chunk_id FROM chunk_index")} == {
+        c for (c,) in _rows(db, "SELECT chunk_id FROM chunks")
+    }
     assert _rows(db, "SELECT count(*) FROM chunk_index WHERE text LIKE %s", "%added by the test%")[0][0] >= 1
 
 

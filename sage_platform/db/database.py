@@ -9,14 +9,15 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
 import psycopg
-from psycopg import sql
 from pgvector.psycopg import register_vector
+from psycopg import sql
 from sqlalchemy import Engine, create_engine
 
 from sage_platform.config import Settings
@@ -71,10 +72,8 @@ def ensure_database(server_url: str, name: str) -> None:
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # another process was first
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it first
 
 
 def dagster_storage_url(settings: Settings) -> str:

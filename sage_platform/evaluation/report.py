@@ -77,7 +77,12 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
     ]  # fmt: skip
     run_id = uuid.uuid4().hex
     created = datetime.now(UTC).isoformat()
-    run_settings = {**settings, "answerer": answerers[0], "questions": len(rows), "ranking_depth": RANKING_DEPTH}
+    run_settings = {
+        **settings,
+        "answerer": answerers[0],
+        "questions": len(rows),
+        "ranking_depth": RANKING_DEPTH,
+    }
     with db.connect() as conn:
         conn.execute(
             "INSERT INTO eval_runs (run_id, settings, scores) VALUES (%s, %s, %s)",

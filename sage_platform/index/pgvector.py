@@ -75,7 +75,8 @@ def sync_pgvector_index(db: Database, *, model: str, dim: int, rebuild: bool = F
         count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(INDEX_TABLE))).fetchone()
         stats.rows = int(count[0]) if count else 0
         conn.execute(
-            """UPDATE index_state SET rows = %s, synced_at = now() WHERE name = %s""", (stats.rows, INDEX_TABLE)
+            """UPDATE index_state SET rows = %s, synced_at = now() WHERE name = %s""",
+            (stats.rows, INDEX_TABLE),
         )
     stats.total_seconds = time.perf_counter() - began
     return stats
@@ -107,7 +108,10 @@ def _full_build(conn: psycopg.Connection, model: str, dim: int) -> IndexStats:
         sql.SQL(
             "CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})"
         ).format(
-            sql.Identifier(f"{INDEX_TABLE}_build_hnsw"), build, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION)
+            sql.Identifier(f"{INDEX_TABLE}_build_hnsw"),
+            build,
+            sql.Literal(HNSW_M),
+            sql.Literal(HNSW_EF_CONSTRUCTION),
         )
     )
     conn.execute(sql.SQL("CREATE INDEX {} ON {} (doc_id)").format(sql.Identifier(f"{INDEX_TABLE}_build_doc"), build))

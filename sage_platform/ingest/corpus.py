@@ -83,9 +83,7 @@ def ingest_corpus(
                 progress(stats.files_seen, rel)
         gone = sorted(set(known) - seen)
         if gone:
-            deleted = conn.execute(
-                "SELECT count(*) FROM documents WHERE source = ANY(%s)", (gone,)
-            ).fetchone()
+            deleted = conn.execute("SELECT count(*) FROM documents WHERE source = ANY(%s)", (gone,)).fetchone()
             stats.deleted += deleted[0] if deleted else 0
             conn.execute("DELETE FROM source_files WHERE path = ANY(%s)", (gone,))
         conn.execute("DELETE FROM rejected_documents WHERE NOT (source = ANY(%s))", (sorted(seen),))
@@ -139,7 +137,7 @@ def _drop_foreign_ids(
     conn: psycopg.Connection, rel: str, documents: list[ParsedDocument]
 ) -> tuple[list[ParsedDocument], list[tuple[str, str]]]:
     """Documents whose id another file already owns are rejected, not silently overwritten."""
-    owners = dict(
+    owners: dict[str, str] = dict(
         conn.execute(
             "SELECT doc_id, source FROM documents WHERE doc_id = ANY(%s) AND source <> %s",
             ([d.doc_id for d in documents], rel),
@@ -151,16 +149,12 @@ def _drop_foreign_ids(
     return kept, rejects
 
 
-def _replace_documents(
-    conn: psycopg.Connection, rel: str, documents: list[ParsedDocument], stats: IngestStats
-) -> None:
-    current = dict(
+def _replace_documents(conn: psycopg.Connection, rel: str, documents: list[ParsedDocument], stats: IngestStats) -> None:
+    current: dict[str, str] = dict(
         conn.execute("SELECT doc_id, content_hash FROM documents WHERE source = %s", (rel,)).fetchall()
     )
     ids = [d.doc_id for d in documents]
-    removed = conn.execute(
-        "DELETE FROM documents WHERE source = %s AND NOT (doc_id = ANY(%s))", (rel, ids)
-    ).rowcount
+    removed = conn.execute("DELETE FROM documents WHERE source = %s AND NOT (doc_id = ANY(%s))", (rel, ids)).rowcount
     stats.deleted += max(removed, 0)
     for doc in documents:
         content_hash = json_hash([doc.title, doc.text, doc.metadata])
@@ -194,9 +188,7 @@ def _reject(
     clear: bool = True,
 ) -> None:
     if clear:
-        conn.execute(
-            "DELETE FROM rejected_documents WHERE source = %s AND content_hash <> %s", (source, content_hash)
-        )
+        conn.execute("DELETE FROM rejected_documents WHERE source = %s AND content_hash <> %s", (source, content_hash))
     for location, reason in rejects:
         conn.execute(
             """INSERT INTO rejected_documents (path, source, content_hash, reason, size_bytes)

@@ -5,7 +5,25 @@ import pytest
 from sage_platform.chunking import CharacterTokenizer, ChunkSplitter
 from sage_platform.embeddings.local import LocalEmbedder
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,11 @@ def test_html_declared_charset_is_honoured() -> None:
 
 def test_markdown_title_is_its_first_heading() -> None:
     document = read_document("guide/intro.md", b"# Intro\n\nBody text.").documents[0]
-    assert (document.doc_id, document.title, document.text) == ("guide/intro.md", "Intro", "# Intro\n\nBody text.")
+    assert (document.doc_id, document.title, document.text) == (
+        "guide/intro.md",
+        "Intro",
+        "# Intro\n\nBody text.",
+    )
 
 
 def test_pdf_text_is_extracted() -> None:
@@ -42,7 +46,10 @@ def test_jsonl_records_are_documents_and_bad_lines_are_rejected_alone() -> None:
         json.dumps({"id": "a", "text": "again"}),
     ]
     result = read_document("records.jsonl", "\n".join(lines).encode())
-    assert [(d.doc_id, d.title, d.metadata) for d in result.documents] == [("a", "A", {"lang": "en"}), ("7", None, {})]
+    assert [(d.doc_id, d.title, d.metadata) for d in result.documents] == [
+        ("a", "A", {"lang": "en"}),
+        ("7", None, {}),
+    ]
     reasons = dict(result.rejected_records)
     assert "invalid JSON" in reasons["records.jsonl:2"]
     assert "missing or empty 'text'" in reasons["records.jsonl:3"]
@@ -55,7 +62,7 @@ def test_jsonl_records_are_documents_and_bad_lines_are_rejected_alone() -> None:
         ("empty.txt", b"  \n ", "empty file"),
         ("binary.txt", b"abc\x00\x01\x02", "binary content"),
         ("latin.md", "caf\u00e9".encode("latin-1"), "not valid UTF-8 at byte 3"),
-        ("bad.json", b"{\"id\": 1,", "invalid JSON at line 1"),
+        ("bad.json", b'{"id": 1,', "invalid JSON at line 1"),
         ("broken.pdf", b"%PDF-1.4 garbage", "unreadable PDF"),
         ("only-tags.html", b"<script>x()</script><style>a{}</style>", "no text"),
     ],
