@@ -89,11 +89,6 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         return bool(self.default_llm_model_name and (self.default_llm_api_base_url or self.default_llm_api_key))
 
-    def with_overrides(self, **flags: Any) -> Settings:
-        """A copy with CLI flags applied; ``None`` means the flag was not given."""
-        given = {key: value for key, value in flags.items() if value is not None}
-        return Settings(**{**self.model_dump(exclude_unset=True), **given}) if given else self
-
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to print or store: secrets are masked, paths are strings."""
         out: dict[str, Any] = {}

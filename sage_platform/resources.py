@@ -39,6 +39,6 @@ class SageResource(ConfigurableResource):
         """One ``Platform`` per process and settings: the embedding model loads once."""
         if self._platform is None:
             settings = Settings(**self.overrides())
-            key = tuple(sorted(settings.model_dump(mode="json").items()))
+            key = tuple(sorted(settings.model_dump().items()))  # SecretStr hashes by its value
             self._platform = _PLATFORMS.setdefault(key, Platform(settings))
         return self._platform

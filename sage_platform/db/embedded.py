@@ -35,8 +35,7 @@ def start_embedded_server(pgdata: Path) -> str:
 
 def stop_embedded_server(pgdata: Path) -> bool:
     """Stop the server in ``pgdata`` if one runs there. Returns whether one was running."""
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
+    if not embedded_server_running(pgdata):
         return False
     server = _server(pgdata.resolve(), start=True)
     server.stop()

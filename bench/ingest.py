@@ -1,0 +1,203 @@
+"""Ingestion benchmark: the full asset path against the bare embedding model, in one run.
+
+Corpus: the HTML of Debian's python3.11-doc (`apt-get install python3.11-doc`).
+Prints, and writes to bench/results/ingest.json:
+- chunks/s through the whole graph (Dagster, ingest, chunk, embed, index, answer, evaluate) and
+  with the bare model at its fastest batch size, and their ratio;
+- the time of a re-run after editing 1% of the files (one paragraph each) as a fraction of the
+  full run, with how many chunks it re-embedded (against every chunk of those documents);
+- the pgvector load rate against a bare psycopg `COPY ... (FORMAT BINARY)`.
+
+    .venv/bin/python bench/ingest.py [--corpus DIR] [--limit-files N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DEFAULT_CORPUS = Path("/usr/share/doc/python3.11/html")
+
+
+def copy_corpus(source: Path, target: Path, limit: int | None) -> list[Path]:
+    files = sorted(p for p in source.rglob("*.html") if p.is_file())
+    if limit:
+        files = files[:limit]
+    out = []
+    for path in files:
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+        out.append(destination)
+    return out
+
+
+def edit_one_paragraph(path: Path, rng: random.Random) -> bool:
+    """Append a sentence inside one long <p> in the second half of the page."""
+    html = path.read_text(encoding="utf-8")
+    paragraphs = [m for m in re.finditer(r"<p>(.{200,}?)</p>", html, re.S) if m.start() > len(html) // 3]
+    if not paragraphs:
+        return False
+    match = rng.choice(paragraphs)
+    edited = html[: match.end(1)] + " This sentence was added by the benchmark." + html[match.end(1) :]
+    path.write_text(edited, encoding="utf-8")
+    return True
+
+
+def last_metadata(instance, asset: str) -> dict:  # type: ignore[no-untyped-def]
+    from dagster import AssetKey
+
+    event = instance.get_latest_materialization_event(AssetKey(asset))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--limit-files", type=int, default=None, help="use only the first N pages")
+    parser.add_argument("--edit-fraction", type=float, default=0.01)
+    parser.add_argument("--batch-sizes", default="8,10,16,32,64", help="bare-model batch sizes to calibrate")
+    parser.add_argument("--calibration-texts", type=int, default=1500)
+    args = parser.parse_args()
+    if not args.corpus.is_dir():
+        sys.exit(f"{args.corpus} not found: apt-get install python3.11-doc")
+
+    work = Path(tempfile.mkdtemp(prefix="sage-bench-ingest-"))
+    work.chmod(0o755)
+    corpus = work / "corpus"
+    files = copy_corpus(args.corpus, corpus, args.limit_files)
+    os.environ.update({"SAGE_DATA_DIR": str(work / "data"), "SAGE_CORPUS_DIR": str(corpus)})
+
+    from dagster import DagsterInstance
+
+    from sage_platform.config import Settings
+    from sage_platform.db import Database, stop_embedded_server
+    from sage_platform.embeddings.local import LocalEmbedder
+    from sage_platform.index.copy_binary import vector_rows_payload
+    from sage_platform.runtime import materialize_graph
+
+    settings = Settings()
+    print(f"corpus: {len(files)} HTML pages from {args.corpus}; data in {work}", flush=True)
+
+    began = time.perf_counter()
+    assert materialize_graph(settings, log_level="WARNING"), "first materialization failed"
+    full_seconds = time.perf_counter() - began
+    db = Database.from_settings(settings)
+    with DagsterInstance.get() as instance:
+        first = {
+            a: last_metadata(instance, a)
+            for a in ("raw_documents", "document_chunks", "chunk_embeddings", "pgvector_index")
+        }
+    with db.connect() as conn:
+        texts = [row[0] for row in conn.execute("SELECT text FROM chunks ORDER BY doc_id, position")]
+        chunk_counts = dict(conn.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id").fetchall())
+    chunks = len(texts)
+    print(f"pipeline: {chunks} chunks in {full_seconds:.1f}s", flush=True)
+
+    # Re-run after editing 1% of the files, one paragraph each.
+    rng = random.Random(42)
+    wanted = max(1, round(len(files) * args.edit_fraction))
+    edited: list[Path] = []
+    for path in rng.sample(files, len(files)):
+        if len(edited) == wanted:
+            break
+        if edit_one_paragraph(path, rng):
+            edited.append(path)
+    edited_ids = [p.relative_to(corpus).as_posix() for p in edited]
+    began = time.perf_counter()
+    assert materialize_graph(settings, log_level="WARNING"), "re-run failed"
+    rerun_seconds = time.perf_counter() - began
+    with DagsterInstance.get() as instance:
+        rerun_embedded = last_metadata(instance, "chunk_embeddings")["embedded"]
+    whole_docs = sum(chunk_counts.get(doc, 0) for doc in edited_ids)
+
+    # The bare model, same texts, at its fastest batch size.
+    model = LocalEmbedder().model
+    sample = random.Random(7).sample(texts, min(args.calibration_texts, len(texts)))
+    calibration = {}
+    for batch in (int(b) for b in args.batch_sizes.split(",")):
+        began = time.perf_counter()
+        model.encode(sample, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True)
+        calibration[batch] = len(sample) / (time.perf_counter() - began)
+    best_batch = max(calibration, key=calibration.get)  # type: ignore[arg-type]
+    began = time.perf_counter()
+    vectors = model.encode(texts, batch_size=best_batch, normalize_embeddings=True, convert_to_numpy=True)
+    bare_seconds = time.perf_counter() - began
+
+    # pgvector load: bare psycopg binary COPY row by row, against our one-buffer payload.
+    keys = [f"{i:064x}" for i in range(len(vectors))]
+    vectors = np.asarray(vectors, dtype=np.float32)
+    with db.connect() as conn:
+        conn.execute("CREATE TEMP TABLE bare_load (text_hash text, embedding vector(384))")
+        conn.execute("CREATE TEMP TABLE ours_load (text_hash text, embedding vector(384))")
+        began = time.perf_counter()
+        with conn.cursor().copy("COPY bare_load (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "vector"])
+            for key, vector in zip(keys, vectors, strict=True):
+                copy.write_row((key, vector))
+        bare_copy = len(keys) / (time.perf_counter() - began)
+        began = time.perf_counter()
+        with conn.cursor().copy("COPY ours_load (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(vector_rows_payload(keys, vectors))
+        ours_copy = len(keys) / (time.perf_counter() - began)
+        same = conn.execute(
+            "SELECT count(*) FROM bare_load b JOIN ours_load o USING (text_hash) WHERE b.embedding = o.embedding"
+        ).fetchone()
+        assert same == (len(keys),), "binary payload differs from psycopg's"
+
+    pipeline_rate = chunks / full_seconds
+    bare_rate = chunks / bare_seconds
+    results = {
+        "corpus_pages": len(files),
+        "chunks": chunks,
+        "distinct_chunk_texts": len(set(texts)),
+        "pipeline_seconds": round(full_seconds, 2),
+        "pipeline_chunks_per_s": round(pipeline_rate, 2),
+        "bare_batch_calibration_texts_per_s": {k: round(v, 2) for k, v in calibration.items()},
+        "bare_best_batch": best_batch,
+        "bare_seconds": round(bare_seconds, 2),
+        "bare_chunks_per_s": round(bare_rate, 2),
+        "ratio_pipeline_over_bare": round(pipeline_rate / bare_rate, 3),
+        "rerun_edited_files": len(edited),
+        "rerun_seconds": round(rerun_seconds, 2),
+        "rerun_fraction_of_full": round(rerun_seconds / full_seconds, 4),
+        "rerun_reembedded_chunks": rerun_embedded,
+        "rerun_chunks_of_edited_docs": whole_docs,
+        "copy_binary_bare_rows_per_s": round(bare_copy),
+        "copy_binary_ours_rows_per_s": round(ours_copy),
+        "copy_ratio_ours_over_bare": round(ours_copy / bare_copy, 3),
+        "index_insert_select_rows_per_s": first["pgvector_index"]["load_rows_per_s"],
+        "index_hnsw_build_s": first["pgvector_index"]["hnsw_build_s"],
+        "asset_seconds": {a: m.get("duration_s", m.get("build_time_s")) for a, m in first.items()},
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    print(
+        f"\npipeline {pipeline_rate:.2f} chunks/s vs bare model (batch {best_batch}) {bare_rate:.2f} chunks/s: "
+        f"ratio {pipeline_rate / bare_rate:.3f} (goal >= 0.97)\n"
+        f"re-run after editing {len(edited)} files: {rerun_seconds:.1f}s = {rerun_seconds / full_seconds:.4f} of "
+        f"the full run (goal <= 0.02); re-embedded {rerun_embedded} chunks, against {whole_docs} chunks in "
+        f"those documents\n"
+        f"COPY BINARY: ours {ours_copy:,.0f} rows/s vs bare psycopg {bare_copy:,.0f} rows/s: "
+        f"ratio {ours_copy / bare_copy:.2f} (goal >= 0.8)"
+    )
+    stop_embedded_server(settings.pgdata_dir)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
