@@ -13,9 +13,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sage_platform import __version__
+from sage_platform.filters import FILTER_COLUMNS, RETRIEVERS
 
 # flag name → setting name; every one also reads SAGE_<SETTING> from the environment.
 _COMMON_FLAGS: dict[str, tuple[str, type, str]] = {
@@ -86,6 +88,54 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from sage_platform.platform import Platform
+    from sage_platform.retrieval import parse_filter_args
+
+    settings = _apply_flags(args)
+    filters = parse_filter_args(args.filter or [])
+    retriever = Platform(settings).retriever_named(args.retriever or settings.retriever)
+    hits = retriever.search(args.query, k=args.k, filters=filters)
+    if args.json:
+        print(json.dumps([{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)], ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results", file=sys.stderr)
+    for rank, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.text.split())
+        snippet = snippet if len(snippet) <= args.snippet else snippet[: args.snippet - 1] + "…"
+        print(f"{rank:>3}  {hit.score:8.4f}  {hit.doc_id}  {snippet}")
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from sage_platform import runtime
+    from sage_platform.db import Database
+    from sage_platform.index.pgvector import rollback_pgvector_index
+
+    settings = _apply_flags(args)
+    if args.action == "rebuild":
+        ok = runtime.materialize_graph(settings, job_name="index_rebuild_job", log_level="INFO")
+        print("index rebuild succeeded" if ok else "index rebuild FAILED: the live index is unchanged", file=sys.stderr)
+        return 0 if ok else 1
+    db = Database.from_settings(settings)
+    if args.action == "rollback":
+        version = rollback_pgvector_index(db)
+        print(f"pgvector index version {version.version} ({version.name}) is live again")
+        return 0
+    with db.connect() as conn:
+        rows = conn.execute(
+            """SELECT version, backend, name, status, rows, checks->>'recall@10', model, created_at
+               FROM index_versions WHERE status <> 'dropped' ORDER BY backend, version"""
+        ).fetchall()
+    if not rows:
+        print("no index built yet: run `sage materialize`")
+    for version, backend, name, status, count, recall, model, created in rows:
+        print(f"{backend:<13} v{version:<4} {status:<9} {name:<22} rows={count} recall@10={recall} "
+              f"{model} {created:%Y-%m-%d %H:%M}")  # fmt: skip
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from sage_platform.doctor import FAIL, run_checks
 
@@ -120,6 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="the whole report as JSON")
     _add_common(report)
     report.set_defaults(func=_cmd_report)
+
+    search = commands.add_parser("search", help="search the index and print ranked hits")
+    search.add_argument("query", help="the query text")
+    search.add_argument(
+        "--retriever", choices=RETRIEVERS, help="dense | sparse | hybrid | elasticsearch (SAGE_RETRIEVER)"
+    )
+    search.add_argument("-k", type=int, default=10, help="how many hits (default 10)")
+    search.add_argument("--filter", action="append", metavar="KEY=VALUE",
+                        help=f"repeatable; keys: {', '.join(FILTER_COLUMNS)}, metadata.<name>")  # fmt: skip
+    search.add_argument("--json", action="store_true", help="hits as JSON")
+    search.add_argument("--snippet", type=int, default=100, help="snippet length in characters")
+    _add_common(search)
+    search.set_defaults(func=_cmd_search)
+
+    index = commands.add_parser("index", help="index versions: status, rebuild (zero downtime), rollback")
+    index.add_argument("action", choices=["status", "rebuild", "rollback"])
+    _add_common(index)
+    index.set_defaults(func=_cmd_index)
 
     doctor = commands.add_parser("doctor", help="check Python, database, pgvector, embedder and LLM settings")
     _add_common(doctor)

@@ -45,7 +45,21 @@ class Settings(BaseSettings):
     embedding_commit_every: int = Field(256, gt=0, description="Texts embedded per committed transaction.")
 
     retrieval_k: int = Field(5, gt=0, description="Chunks given to the answerer.")
-    hnsw_ef_search: int = Field(100, gt=0)
+    retriever: str = Field("hybrid", description="dense | sparse | hybrid | elasticsearch")
+    hnsw_ef_search: int = Field(100, gt=0, description="HNSW search breadth; larger is slower and more exact.")
+    hybrid_dense_depth: int = Field(50, gt=0, description="Dense candidates fused by hybrid search.")
+    hybrid_sparse_depth: int = Field(50, gt=0, description="Full-text candidates fused by hybrid search.")
+    sparse_max_candidates: int = Field(
+        400, gt=0, description="Full-text matches ranked per query; bounds the cost of common words."
+    )
+    text_search_language: str = Field("english", description="Default full-text configuration (per document).")
+    index_check_queries: int = Field(200, gt=0, description="Sample queries of a rebuilt index's recall check.")
+    index_min_recall: float = Field(0.95, gt=0, le=1, description="recall@10 a rebuilt index must reach.")
+
+    elasticsearch_url: str | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
 
     default_llm_api_key: SecretStr | None = None
     default_llm_api_base_url: str | None = None
@@ -56,7 +70,23 @@ class Settings(BaseSettings):
     dagster_host: str = "127.0.0.1"
     dagster_port: int = Field(3000, gt=0, lt=65536)
 
-    @field_validator("database_url", "dagster_database_url", "embedding_base_url", "default_llm_api_base_url")
+    @field_validator("text_search_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        from sage_platform.text_search import config_for_language
+
+        return config_for_language(value)
+
+    @field_validator("retriever")
+    @classmethod
+    def _known_retriever(cls, value: str) -> str:
+        from sage_platform.filters import check_retriever_name
+
+        return check_retriever_name(value)
+
+    @field_validator(
+        "database_url", "dagster_database_url", "embedding_base_url", "default_llm_api_base_url", "elasticsearch_url"
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -84,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def dagster_home(self) -> Path:
         return self.data_dir.resolve() / "dagster"
+
+    @property
+    def elasticsearch_configured(self) -> bool:
+        return self.elasticsearch_url is not None
 
     @property
     def llm_configured(self) -> bool:

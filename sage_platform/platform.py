@@ -15,7 +15,15 @@ from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.embeddings import Embedder, embedder_from_settings
 from sage_platform.generation import Answerer, answerer_from_settings
-from sage_platform.retrieval import DenseRetriever, Retriever
+from sage_platform.index import IndexChecks
+from sage_platform.retrieval import (
+    DenseRetriever,
+    ElasticsearchRetriever,
+    HybridRetriever,
+    Retriever,
+    SparseRetriever,
+    check_retriever_name,
+)
 
 
 class Platform:
@@ -36,7 +44,41 @@ class Platform:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return DenseRetriever(self.db, self.embedder, ef_search=self.settings.hnsw_ef_search)
+        """The retriever ``SAGE_RETRIEVER`` names (default hybrid)."""
+        return self.retriever_named(self.settings.retriever)
+
+    def retriever_named(self, name: str) -> Retriever:
+        settings = self.settings
+        check_retriever_name(name)
+        if name == "dense":
+            return DenseRetriever(
+                self.db, self.embedder, ef_search=settings.hnsw_ef_search, default_config=settings.text_search_language
+            )
+        if name == "sparse":
+            return SparseRetriever(
+                self.db, max_candidates=settings.sparse_max_candidates, default_config=settings.text_search_language
+            )
+        if name == "hybrid":
+            return HybridRetriever(
+                self.db,
+                self.embedder,
+                dense_depth=settings.hybrid_dense_depth,
+                sparse_depth=settings.hybrid_sparse_depth,
+                max_candidates=settings.sparse_max_candidates,
+                ef_search=settings.hnsw_ef_search,
+                default_config=settings.text_search_language,
+            )
+        from sage_platform.index.elasticsearch import es_client
+
+        return ElasticsearchRetriever(es_client(settings), self.embedder, depth=settings.hybrid_dense_depth)
+
+    @property
+    def index_checks(self) -> IndexChecks:
+        return IndexChecks(
+            sample_queries=self.settings.index_check_queries,
+            min_recall=self.settings.index_min_recall,
+            ef_search=self.settings.hnsw_ef_search,
+        )
 
     @cached_property
     def answerer(self) -> Answerer:

@@ -39,15 +39,15 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def materialize_graph(settings: Settings, *, log_level: str = "INFO") -> bool:
-    """Run ``rag_job`` once in this process, recorded in the Dagster instance. Returns success."""
+def materialize_graph(settings: Settings, *, log_level: str = "INFO", job_name: str = RAG_JOB) -> bool:
+    """Run a job (``rag_job`` unless named) once in this process, recorded in the Dagster instance."""
     Database.from_settings(settings)  # start the server and migrate before Dagster connects
     prepare_dagster_home(settings)
     from dagster import DagsterInstance
 
     from sage_platform.definitions import defs
 
-    job = defs.resolve_job_def(RAG_JOB)
+    job = defs.resolve_job_def(job_name)
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,

@@ -16,6 +16,7 @@ from sage_platform._faults import crash_point
 from sage_platform.chunking.splitter import ChunkSplitter
 from sage_platform.db import Database
 from sage_platform.hashing import text_hash
+from sage_platform.text_search import DEFAULT_CONFIG, searchable_text, text_search_config
 
 DOCS_PER_TRANSACTION = 64
 
@@ -38,10 +39,13 @@ def chunk_documents(
     db: Database,
     splitter: ChunkSplitter,
     *,
+    default_language: str = DEFAULT_CONFIG,
     progress: Callable[[int, int], None] | None = None,
 ) -> ChunkStats:
+    """Split changed documents; each chunk also gets its text-search configuration (per document:
+    declared ``language``/``lang`` metadata, else detected CJK, else ``default_language``)."""
     stats = ChunkStats()
-    fingerprint = splitter.fingerprint
+    fingerprint = f"{splitter.fingerprint}:fts={default_language}"
     with db.connect() as conn:
         pending = [
             row[0]
@@ -55,20 +59,22 @@ def chunk_documents(
         for offset in range(0, len(pending), DOCS_PER_TRANSACTION):
             batch = pending[offset : offset + DOCS_PER_TRANSACTION]
             docs = conn.execute(
-                "SELECT doc_id, text, content_hash FROM documents WHERE doc_id = ANY(%s) ORDER BY doc_id",
+                """SELECT doc_id, text, content_hash, coalesce(metadata->>'language', metadata->>'lang')
+                   FROM documents WHERE doc_id = ANY(%s) ORDER BY doc_id""",
                 (batch,),
             ).fetchall()
-            pieces = splitter.split_many([text for _, text, _ in docs])
+            pieces = splitter.split_many([text for _, text, _, _ in docs])
             removed = conn.execute("DELETE FROM chunks WHERE doc_id = ANY(%s)", (batch,)).rowcount
             stats.chunks_removed += max(removed, 0)
-            with conn.cursor().copy(
-                "COPY chunks (chunk_id, doc_id, position, text, text_hash, token_count, doc_hash) FROM STDIN"
-            ) as copy:
-                for (doc_id, _, content_hash), chunks in zip(docs, pieces, strict=True):
+            columns = "chunk_id, doc_id, position, text, text_hash, token_count, doc_hash, ts_config, search_text"
+            with conn.cursor().copy(f"COPY chunks ({columns}) FROM STDIN") as copy:
+                for (doc_id, text, content_hash, language), chunks in zip(docs, pieces, strict=True):
+                    config = text_search_config(text, language, default_language)
                     for chunk in chunks:
                         digest = text_hash(chunk.text)
-                        copy.write_row((chunk_id(doc_id, chunk.position, digest), doc_id, chunk.position,
-                                        chunk.text, digest, chunk.token_count, content_hash))  # fmt: skip
+                        copy.write_row((chunk_id(doc_id, chunk.position, digest), doc_id, chunk.position, chunk.text,
+                                        digest, chunk.token_count, content_hash, config,
+                                        searchable_text(chunk.text, config)))  # fmt: skip
                         stats.chunks_written += 1
             # Record the hash that was actually split, in case the document changed meanwhile.
             conn.execute(

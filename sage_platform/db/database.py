@@ -18,6 +18,7 @@ from functools import cached_property
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 from sqlalchemy import Engine, create_engine
 
 from sage_platform.config import Settings
@@ -58,6 +59,30 @@ class Database:
             yield conn
 
     @cached_property
+    def pool(self) -> ConnectionPool:
+        """A small autocommit pool for the read path: search latency without connection setup.
+
+        Each connection has pgvector's types and HNSW iterative scans (strict order), so filtered
+        searches still return k rows.
+        """
+        return ConnectionPool(
+            self.url,
+            min_size=0,  # no idle connection held for a process that never searches again
+            max_size=8,
+            max_idle=60,
+            kwargs={"autocommit": True},
+            configure=_configure_reader,
+            open=True,
+            name=f"sage-{self.name}",
+        )
+
+    def close(self) -> None:
+        """Close the read pool if one was opened."""
+        pool = self.__dict__.pop("pool", None)
+        if pool is not None:
+            pool.close()
+
+    @cached_property
     def engine(self) -> Engine:
         return create_engine(sqlalchemy_url(self.url), pool_pre_ping=True)
 
@@ -65,6 +90,11 @@ class Database:
         from sage_platform.db.migrate import upgrade
 
         upgrade(self)
+
+
+def _configure_reader(conn: psycopg.Connection) -> None:
+    register_vector(conn)
+    conn.execute("SET hnsw.iterative_scan = strict_order")
 
 
 def ensure_database(server_url: str, name: str) -> None:

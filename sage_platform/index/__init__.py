@@ -1,6 +1,30 @@
-"""Search indexes: the pgvector table with HNSW, and the binary COPY writer."""
+"""Search indexes: versioned pgvector tables (HNSW + full text), Elasticsearch, binary COPY."""
 
 from sage_platform.index.copy_binary import vector_rows_payload
-from sage_platform.index.pgvector import INDEX_TABLE, IndexNotReady, IndexStats, sync_pgvector_index
+from sage_platform.index.pgvector import (
+    LIVE_VIEW,
+    IndexCheckFailed,
+    IndexChecks,
+    IndexNotReady,
+    IndexStats,
+    measure_recall,
+    rebuild_pgvector_index,
+    rollback_pgvector_index,
+    sync_pgvector_index,
+)
 
-__all__ = ["INDEX_TABLE", "IndexNotReady", "IndexStats", "sync_pgvector_index", "vector_rows_payload"]
+INDEX_TABLE = LIVE_VIEW
+
+__all__ = [
+    "INDEX_TABLE",
+    "LIVE_VIEW",
+    "IndexCheckFailed",
+    "IndexChecks",
+    "IndexNotReady",
+    "IndexStats",
+    "measure_recall",
+    "rebuild_pgvector_index",
+    "rollback_pgvector_index",
+    "sync_pgvector_index",
+    "vector_rows_payload",
+]

@@ -1,154 +1,294 @@
-"""The pgvector search table ``chunk_index``: chunk text, document metadata and a typed vector,
-with an HNSW cosine index.
+"""The pgvector search tables: chunk text, document metadata, a ``tsvector`` and a typed vector.
 
-A first build (or a new model or dimension) fills a fresh table, builds HNSW once over all rows,
-and swaps it in by rename inside one transaction. Later syncs apply only the difference, in one
-transaction, so readers see the previous state or the new one, never a mix.
+Readers query the view ``chunk_index``, which points at the live version ``chunk_index_v<N>``.
+A rebuild (the first build, a new model or dimension, or ``index_rebuild_job``) fills a new table
+beside the live one, builds HNSW (cosine) and GIN once over all rows, checks it (row count, and
+recall@10 against exact search), then repoints the view in one transaction. A failed check leaves
+the live version untouched. Between rebuilds, ``sync_pgvector_index`` applies only the difference
+to the live table, in one transaction.
 
 Usage::
 
     stats = sync_pgvector_index(db, model="sentence-transformers/all-MiniLM-L6-v2", dim=384)
+    stats = rebuild_pgvector_index(db, model=..., dim=384, checks=IndexChecks(min_recall=0.95))
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
+from sage_platform.db.vectors import as_array
+from sage_platform.index import versions
+from sage_platform.index.versions import IndexVersion
 
-INDEX_TABLE = "chunk_index"
+LIVE_VIEW = "chunk_index"
+TABLE_PREFIX = "chunk_index_v"
+BACKEND = "pgvector"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
+_LOCK_ID = 0x5A6E_0002
 
 
 class IndexNotReady(RuntimeError):
     """Chunks lack vectors for the model: the embeddings step has not caught up."""
 
 
+class IndexCheckFailed(RuntimeError):
+    """A rebuilt index failed a check before going live; the live index is untouched."""
+
+
+@dataclass(frozen=True)
+class IndexChecks:
+    sample_queries: int = 200
+    min_recall: float = 0.95
+    ef_search: int = 100
+    k: int = 10
+
+
 @dataclass
 class IndexStats:
     mode: str = "incremental"
+    version: int = 0
     rows: int = 0
     inserted: int = 0
     deleted: int = 0
     load_seconds: float = 0.0
     hnsw_seconds: float = 0.0
     total_seconds: float = 0.0
+    checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def load_rows_per_second(self) -> float:
         return self.inserted / self.load_seconds if self.load_seconds else 0.0
 
 
-_SELECT_ROWS = """
-    SELECT c.chunk_id, c.doc_id, c.position, c.text, d.title, d.source, d.metadata, c.doc_hash,
-           e.embedding::vector({dim})
-    FROM chunks c
-    JOIN documents d ON d.doc_id = c.doc_id
-    JOIN embeddings e ON e.model = {model} AND e.text_hash = c.text_hash
-"""
+def _rows_sql(dim: int, model: str) -> sql.Composed:
+    return sql.SQL(
+        """SELECT c.chunk_id, c.doc_id, c.position, c.text, d.title, d.source, d.metadata, c.doc_hash,
+                  c.ts_config::regconfig, to_tsvector(c.ts_config::regconfig, coalesce(c.search_text, c.text)),
+                  e.embedding::vector({dim})
+           FROM chunks c
+           JOIN documents d ON d.doc_id = c.doc_id
+           JOIN embeddings e ON e.model = {model} AND e.text_hash = c.text_hash"""
+    ).format(dim=sql.Literal(dim), model=sql.Literal(model))
 
 
-def sync_pgvector_index(db: Database, *, model: str, dim: int, rebuild: bool = False) -> IndexStats:
+def ensure_vectors(conn: psycopg.Connection, model: str) -> int:
+    row = conn.execute(
+        """SELECT count(*), count(*) FILTER (WHERE NOT EXISTS
+               (SELECT 1 FROM embeddings e WHERE e.model = %s AND e.text_hash = c.text_hash))
+           FROM chunks c""",
+        (model,),
+    ).fetchone()
+    total, missing = (int(row[0]), int(row[1])) if row else (0, 0)
+    if missing:
+        raise IndexNotReady(f"{missing} chunks have no vector for model {model}; materialize chunk_embeddings first")
+    return total
+
+
+def sync_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChecks | None = None) -> IndexStats:
+    """Bring the live index in step with the chunks: a difference, or a full rebuild when needed."""
     began = time.perf_counter()
     with db.connect() as conn:
-        missing = conn.execute(
-            """SELECT count(*) FROM chunks c WHERE NOT EXISTS
-               (SELECT 1 FROM embeddings e WHERE e.model = %s AND e.text_hash = c.text_hash)""",
-            (model,),
-        ).fetchone()
-        if missing and missing[0]:
-            raise IndexNotReady(
-                f"{missing[0]} chunks have no vector for model {model}; materialize chunk_embeddings first"
-            )
-        state = conn.execute("SELECT model, dim FROM index_state WHERE name = %s", (INDEX_TABLE,)).fetchone()
-        exists = conn.execute("SELECT to_regclass(%s)", (INDEX_TABLE,)).fetchone()
-        if rebuild or not exists or exists[0] is None or state != (model, dim):
-            stats = _full_build(conn, model, dim)
-        else:
-            stats = _apply_difference(conn, model, dim)
-        count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(INDEX_TABLE))).fetchone()
-        stats.rows = int(count[0]) if count else 0
+        live = versions.live_version(conn, BACKEND)
+    if live is None or (live.model, live.dim) != (model, dim):
+        return rebuild_pgvector_index(db, model=model, dim=dim, checks=checks or IndexChecks())
+    with db.connect() as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        ensure_vectors(conn, model)
+        table = sql.Identifier(live.name)
+        stats = IndexStats(mode="incremental", version=live.version)
+        stats.deleted = conn.execute(
+            sql.SQL(
+                """DELETE FROM {} ci WHERE NOT EXISTS
+                   (SELECT 1 FROM chunks c WHERE c.chunk_id = ci.chunk_id AND c.doc_hash = ci.doc_hash)"""
+            ).format(table)
+        ).rowcount
+        loaded = time.perf_counter()
+        stats.inserted = conn.execute(
+            sql.SQL("INSERT INTO {} ").format(table)
+            + _rows_sql(dim, model)
+            + sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} ci WHERE ci.chunk_id = c.chunk_id)").format(table)
+        ).rowcount
+        stats.load_seconds = time.perf_counter() - loaded
+        stats.rows = _count(conn, live.name)
         conn.execute(
-            """UPDATE index_state SET rows = %s, synced_at = now() WHERE name = %s""",
-            (stats.rows, INDEX_TABLE),
+            "UPDATE index_versions SET rows = %s, synced_at = now() WHERE version = %s", (stats.rows, live.version)
         )
+        _record_configs(conn, live)
     stats.total_seconds = time.perf_counter() - began
     return stats
 
 
-def _full_build(conn: psycopg.Connection, model: str, dim: int) -> IndexStats:
-    stats = IndexStats(mode="full")
-    build = sql.Identifier(f"{INDEX_TABLE}_build")
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(build))
+def rebuild_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChecks) -> IndexStats:
+    """Build a new version beside the live one, check it, and only then switch readers to it."""
+    began = time.perf_counter()
+    stats = IndexStats(mode="rebuild")
+    with db.connect() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            chunk_count = ensure_vectors(conn, model)
+            version = versions.new_version(conn, BACKEND, TABLE_PREFIX, model, dim)
+            conn.commit()
+            stats.version = version.version
+            _build_table(conn, version, stats)
+            crash_point("pgvector_index.loaded")
+            _build_indexes(conn, version, stats)
+            stats.rows = _count(conn, version.name)
+            stats.checks = _check(conn, version, chunk_count, stats.rows, checks)
+            _switch_readers(conn, version, stats)
+        finally:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+            conn.commit()
+    stats.total_seconds = time.perf_counter() - began
+    return stats
+
+
+def _record_configs(conn: psycopg.Connection, version: IndexVersion) -> None:
+    """Which text-search configurations the table holds, so queries parse once per configuration."""
+    conn.execute(
+        sql.SQL(
+            """UPDATE index_versions SET checks = checks || jsonb_build_object('ts_configs',
+                   (SELECT coalesce(jsonb_agg(DISTINCT ts_config::text), '[]') FROM {}))
+               WHERE version = %s"""
+        ).format(sql.Identifier(version.name)),
+        (version.version,),
+    )
+
+
+def _count(conn: psycopg.Connection, name: str) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _build_table(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats) -> None:
+    table = sql.Identifier(version.name)
     conn.execute(
         sql.SQL(
             """CREATE TABLE {} (
-                 chunk_id text PRIMARY KEY, doc_id text NOT NULL, position integer NOT NULL,
-                 text text NOT NULL, title text, source text NOT NULL, metadata jsonb NOT NULL,
-                 doc_hash text NOT NULL, embedding vector({}) NOT NULL)"""
-        ).format(build, sql.Literal(dim))
+                 chunk_id text PRIMARY KEY, doc_id text NOT NULL, position integer NOT NULL, text text NOT NULL,
+                 title text, source text NOT NULL, metadata jsonb NOT NULL, doc_hash text NOT NULL,
+                 ts_config regconfig NOT NULL, tsv tsvector NOT NULL, embedding vector({}) NOT NULL)"""
+        ).format(table, sql.Literal(version.dim))
     )
-    began = time.perf_counter()
+    loaded = time.perf_counter()
     stats.inserted = conn.execute(
-        sql.SQL("INSERT INTO {} ").format(build)
-        + sql.SQL(_SELECT_ROWS).format(dim=sql.Literal(dim), model=sql.Literal(model))
+        sql.SQL("INSERT INTO {} ").format(table) + _rows_sql(version.dim, version.model)
     ).rowcount
-    stats.load_seconds = time.perf_counter() - began
+    stats.load_seconds = time.perf_counter() - loaded
     conn.commit()
-    crash_point("pgvector_index.loaded")
+
+
+def _build_indexes(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats) -> None:
+    """HNSW and GIN over a full table: one bulk build each, faster than growing them row by row."""
+    table = sql.Identifier(version.name)
     began = time.perf_counter()
     conn.execute("SET maintenance_work_mem = '1GB'")
     conn.execute(
         sql.SQL(
             "CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})"
-        ).format(
-            sql.Identifier(f"{INDEX_TABLE}_build_hnsw"),
-            build,
-            sql.Literal(HNSW_M),
-            sql.Literal(HNSW_EF_CONSTRUCTION),
-        )
+        ).format(sql.Identifier(f"{version.name}_hnsw"), table, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
     )
-    conn.execute(sql.SQL("CREATE INDEX {} ON {} (doc_id)").format(sql.Identifier(f"{INDEX_TABLE}_build_doc"), build))
     stats.hnsw_seconds = time.perf_counter() - began
-    conn.commit()
-    # The swap: readers block for the rename only, then see the whole new table.
-    live = sql.Identifier(INDEX_TABLE)
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(live))
-    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(build, live))
-    for suffix in ("hnsw", "doc", "pkey"):
+    for suffix, definition in (
+        ("tsv", "USING gin (tsv)"),
+        ("doc", "(doc_id)"),
+        ("source", "(source)"),
+        ("metadata", "USING gin (metadata jsonb_path_ops)"),
+    ):
         conn.execute(
-            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                sql.Identifier(f"{INDEX_TABLE}_build_{suffix}"), sql.Identifier(f"{INDEX_TABLE}_{suffix}")
-            )
+            sql.SQL("CREATE INDEX {} ON {} " + definition).format(sql.Identifier(f"{version.name}_{suffix}"), table)
         )
-    conn.execute(
-        """INSERT INTO index_state (name, model, dim, rows) VALUES (%s, %s, %s, 0)
-           ON CONFLICT (name) DO UPDATE SET model = excluded.model, dim = excluded.dim, built_at = now()""",
-        (INDEX_TABLE, model, dim),
+    conn.execute(sql.SQL("ANALYZE {}").format(table))
+    conn.commit()
+
+
+def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) -> float:
+    """Mean recall@k of HNSW against exact search, on sample rows' vectors with a little noise.
+
+    A neighbour counts as found when its distance is within the exact k-th distance, so ties
+    between identical vectors (identical chunk texts) do not count as misses.
+    """
+    name = sql.Identifier(table)
+    rows = conn.execute(
+        sql.SQL("SELECT embedding FROM {} ORDER BY md5(chunk_id) LIMIT %s").format(name), (checks.sample_queries,)
+    ).fetchall()
+    if not rows:
+        return 1.0
+    rng = np.random.default_rng(0)
+    queries = np.stack([as_array(row[0]) for row in rows])
+    queries = queries + rng.normal(0, 0.3 / np.sqrt(queries.shape[1]), queries.shape).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    search = sql.SQL("SELECT embedding <=> %s FROM {} ORDER BY embedding <=> %s LIMIT %s").format(name)
+    hits = 0
+    total = 0
+    with conn.transaction():
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(checks.ef_search),))
+        approximate = [[d for (d,) in conn.execute(search, (q, q, checks.k))] for q in queries]
+        conn.execute("SET LOCAL enable_indexscan = off")
+        exact = [[d for (d,) in conn.execute(search, (q, q, checks.k))] for q in queries]
+    for found, truth in zip(approximate, exact, strict=True):
+        if not truth:
+            continue
+        bound = truth[-1] + 1e-6
+        hits += sum(1 for d in found if d <= bound)
+        total += len(truth)
+    return hits / total if total else 1.0
+
+
+def _check(
+    conn: psycopg.Connection, version: IndexVersion, chunk_count: int, rows: int, checks: IndexChecks
+) -> dict[str, Any]:
+    results, failure = versions.check_results(
+        rows, chunk_count, lambda: measure_recall(conn, version.name, checks), min_recall=checks.min_recall, k=checks.k
     )
-    return stats
+    conn.commit()
+    if failure:
+        versions.mark(conn, version.version, "failed", rows=rows, checks={**results, "failure": failure})
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(version.name)))
+        conn.commit()
+        raise IndexCheckFailed(f"index version {version.version} not switched in: {failure}")
+    return results
 
 
-def _apply_difference(conn: psycopg.Connection, model: str, dim: int) -> IndexStats:
-    stats = IndexStats(mode="incremental")
-    live = sql.Identifier(INDEX_TABLE)
-    stats.deleted = conn.execute(
-        sql.SQL(
-            """DELETE FROM {} ci WHERE NOT EXISTS
-               (SELECT 1 FROM chunks c WHERE c.chunk_id = ci.chunk_id AND c.doc_hash = ci.doc_hash)"""
-        ).format(live)
-    ).rowcount
-    began = time.perf_counter()
-    stats.inserted = conn.execute(
-        sql.SQL("INSERT INTO {} ").format(live)
-        + sql.SQL(_SELECT_ROWS).format(dim=sql.Literal(dim), model=sql.Literal(model))
-        + sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} ci WHERE ci.chunk_id = c.chunk_id)").format(live)
-    ).rowcount
-    stats.load_seconds = time.perf_counter() - began
-    return stats
+def _switch_readers(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats) -> None:
+    """One transaction: the view now reads the new table; the old live one stays as previous."""
+    versions.mark(conn, version.version, "building", rows=stats.rows, checks=stats.checks)
+    _record_configs(conn, version)
+    point_view(conn, version.name)
+    for stale in versions.promote(conn, BACKEND, version.version):  # older versions, failed or crashed builds
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stale.name)))
+    conn.commit()
+
+
+def point_view(conn: psycopg.Connection, table: str) -> None:
+    conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(LIVE_VIEW)))
+    conn.execute(sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(sql.Identifier(LIVE_VIEW), sql.Identifier(table)))
+
+
+def rollback_pgvector_index(db: Database) -> IndexVersion:
+    """Make the previous version live again (the current live one becomes previous)."""
+    with db.connect() as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        rows = conn.execute(
+            """SELECT version, backend, name, model, dim, status FROM index_versions
+               WHERE backend = %s AND status IN ('live', 'previous') ORDER BY version DESC""",
+            (BACKEND,),
+        ).fetchall()
+        current = {row[5]: IndexVersion(*row) for row in rows}
+        if "previous" not in current or "live" not in current:
+            raise ValueError("there is no previous pgvector index version to roll back to")
+        conn.execute("UPDATE index_versions SET status = 'building' WHERE version = %s", (current["live"].version,))
+        versions.mark(conn, current["previous"].version, "live")
+        versions.mark(conn, current["live"].version, "previous")
+        point_view(conn, current["previous"].name)
+    return current["previous"]

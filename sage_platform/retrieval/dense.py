@@ -1,9 +1,12 @@
-"""Dense retrieval over the pgvector HNSW index (cosine).
+"""Dense retrieval: pgvector HNSW, cosine, with filters applied in SQL.
+
+Pooled connections run with ``hnsw.iterative_scan = strict_order``: when a filter rejects most
+neighbours the scan goes on until k rows pass, instead of returning fewer.
 
 Usage::
 
     retriever = DenseRetriever(db, embedder, ef_search=100)
-    hits = retriever.search("How do I back up Sage?", k=5)
+    hits = retriever.search("How do I back up Sage?", k=5, filters={"source": "operations.md"})
 """
 
 from __future__ import annotations
@@ -11,46 +14,61 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import psycopg
+from psycopg import sql
 
 from sage_platform.db import Database
 from sage_platform.embeddings.base import Embedder
-from sage_platform.index.pgvector import INDEX_TABLE
+from sage_platform.index import LIVE_VIEW
+from sage_platform.retrieval._sql import (
+    HIT_METADATA,
+    filter_clause,
+    query_params,
+    searchable_sql,
+    to_hits,
+    use_ef_search,
+)
 from sage_platform.retrieval.types import Hit
-
-_QUERY = f"""
-    SELECT chunk_id, doc_id, 1 - (embedding <=> %(q)s) AS score, text,
-           jsonb_build_object('title', title, 'source', source, 'position', position) || metadata
-    FROM {INDEX_TABLE}
-    ORDER BY embedding <=> %(q)s
-    LIMIT %(k)s
-"""  # noqa: S608 - a constant table name, values are parameters
+from sage_platform.text_search import DEFAULT_CONFIG, has_search_terms
 
 
 class DenseRetriever:
     name = "dense"
 
-    def __init__(self, db: Database, embedder: Embedder, *, ef_search: int = 100) -> None:
+    def __init__(
+        self, db: Database, embedder: Embedder, *, ef_search: int = 100, default_config: str = DEFAULT_CONFIG
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.ef_search = ef_search
+        self.default_config = default_config
 
     def search(self, query: str, k: int = 10, filters: Mapping[str, str] | None = None) -> list[Hit]:
-        if filters:
-            raise ValueError("the dense retriever takes no filters yet")
-        if not query.strip():
+        filter_clause(filters)  # a bad filter is an error even for an empty query
+        if not has_search_terms(query):
             return []
-        return self.search_vectors(self.embedder.embed([query]), k)[0]
+        return self.search_vector(self.embedder.embed([query])[0], k, filters, query=query)
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
-        return self.search_vectors(self.embedder.embed(list(queries)), k)
+        vectors = self.embedder.embed(list(queries))
+        return [
+            self.search_vector(v, k, query=q) if has_search_terms(q) else []
+            for q, v in zip(queries, vectors, strict=True)
+        ]
 
-    def search_vectors(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        with self.db.connect() as conn:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(max(self.ef_search, k)),))
-            return [self._one(conn, vector, k) for vector in vectors]
-
-    @staticmethod
-    def _one(conn: psycopg.Connection, vector: np.ndarray, k: int) -> list[Hit]:
-        rows = conn.execute(_QUERY, {"q": np.asarray(vector, dtype=np.float32), "k": k}).fetchall()
-        return [Hit(chunk_id, doc_id, float(score), text, metadata) for chunk_id, doc_id, score, text, metadata in rows]
+    def search_vector(
+        self, vector: np.ndarray, k: int = 10, filters: Mapping[str, str] | None = None, *, query: str | None = None
+    ) -> list[Hit]:
+        """Nearest chunks to a vector. With ``query``, a query of only stop words returns nothing."""
+        where, params = filter_clause(filters)
+        with self.db.pool.connection() as conn:
+            if query is not None:
+                where = sql.SQL("{} AND {}").format(where, searchable_sql())
+                params.update(query_params(query, self.default_config))
+            statement = sql.SQL(
+                """SELECT chunk_id, doc_id, 1 - (embedding <=> %(vector)s) AS score, text, {metadata}
+                   FROM {view} WHERE {where} ORDER BY embedding <=> %(vector)s LIMIT %(k)s"""
+            ).format(metadata=HIT_METADATA, view=sql.Identifier(LIVE_VIEW), where=where)
+            use_ef_search(conn, max(self.ef_search, k))
+            values = {**params, "vector": np.asarray(vector, dtype=np.float32), "k": k}
+            rows = conn.execute(statement, values).fetchall()
+        return to_hits(rows)

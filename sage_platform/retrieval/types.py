@@ -24,6 +24,12 @@ class Retriever(Protocol):
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]: ...
 
 
+class Reranker(Protocol):
+    """Reorders fused candidates; it sees every candidate, so it can lift one from deep in the list."""
+
+    def rerank(self, query: str, hits: list[Hit]) -> list[Hit]: ...
+
+
 def ranked_doc_ids(hits: Sequence[Hit], limit: int) -> list[str]:
     """Distinct document ids in rank order: the unit of retrieval recall and MRR."""
     seen: dict[str, None] = {}
