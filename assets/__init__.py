@@ -1,7 +1,7 @@
 """The asset graph: corpus → documents → chunks → embeddings → index → answers → evaluation."""
 
 from assets.evaluation import eval_questions, evaluation_report, rag_answers
-from assets.indexing import chunk_embeddings, pgvector_index
+from assets.indexing import chunk_embeddings, es_index, pgvector_index
 from assets.ingestion import document_chunks, raw_documents
 
 RAG_GROUP = "rag"
@@ -11,6 +11,7 @@ rag_assets = [
     document_chunks,
     chunk_embeddings,
     pgvector_index,
+    es_index,
     eval_questions,
     rag_answers,
     evaluation_report,

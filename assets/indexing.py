@@ -1,13 +1,37 @@
-"""Indexing assets: content-addressed embeddings, then the pgvector HNSW table."""
+"""Indexing assets: content-addressed embeddings, the pgvector table, and Elasticsearch."""
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetObservation, Config, MaterializeResult, asset
 
 from assets.ingestion import document_chunks
 from sage_platform.embeddings import embed_missing_chunks
-from sage_platform.index import sync_pgvector_index
+from sage_platform.index import IndexStats, sync_pgvector_index
+from sage_platform.index.pgvector import rebuild_pgvector_index
 from sage_platform.resources import SageResource
+
+
+class IndexConfig(Config):
+    """``rebuild: true`` builds a new version beside the live one and switches after checks
+    (``index_rebuild_job`` sets it); otherwise only the difference is applied."""
+
+    rebuild: bool = False
+
+
+def _index_metadata(stats: IndexStats) -> dict[str, Any]:
+    return {
+        "mode": stats.mode,
+        "version": stats.version,
+        "row_count": stats.rows,
+        "inserted": stats.inserted,
+        "deleted": stats.deleted,
+        "load_rows_per_s": round(stats.load_rows_per_second, 1),
+        "hnsw_build_s": round(stats.hnsw_seconds, 3),
+        "build_time_s": round(stats.total_seconds, 3),
+        **{f"check_{key}": value for key, value in stats.checks.items() if isinstance(value, int | float)},
+    }
 
 
 @asset(group_name="rag", kinds={"pytorch", "postgres"}, deps=[document_chunks])
@@ -43,20 +67,39 @@ def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> Mate
 
 
 @asset(group_name="rag", kinds={"pgvector"}, deps=[chunk_embeddings])
-def pgvector_index(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
-    """The ``chunk_index`` table with an HNSW cosine index; rebuilt when the model changes."""
+def pgvector_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> MaterializeResult:
+    """Versioned pgvector tables (HNSW cosine + full-text GIN) behind the ``chunk_index`` view.
+
+    A rebuild, a new model or a first build makes a new version, checked (row count, recall@10
+    against exact search) before readers switch to it; otherwise the difference is applied.
+    """
     platform = sage.platform
     embedder = platform.embedder
-    stats = sync_pgvector_index(platform.db, model=embedder.model_name, dim=embedder.dimension)
-    context.log.info(f"{stats.mode} sync: +{stats.inserted} -{stats.deleted} rows, {stats.rows} in the index")
-    return MaterializeResult(
-        metadata={
-            "mode": stats.mode,
-            "row_count": stats.rows,
-            "inserted": stats.inserted,
-            "deleted": stats.deleted,
-            "load_rows_per_s": round(stats.load_rows_per_second, 1),
-            "hnsw_build_s": round(stats.hnsw_seconds, 3),
-            "build_time_s": round(stats.total_seconds, 3),
-        }
-    )
+    model, dim, checks = embedder.model_name, embedder.dimension, platform.index_checks
+    if config.rebuild:
+        stats = rebuild_pgvector_index(platform.db, model=model, dim=dim, checks=checks)
+    else:
+        stats = sync_pgvector_index(platform.db, model=model, dim=dim, checks=checks)
+    context.log.info(f"{stats.mode}: +{stats.inserted} -{stats.deleted} rows, {stats.rows} in version {stats.version}")
+    return MaterializeResult(metadata=_index_metadata(stats))
+
+
+@asset(group_name="rag", kinds={"elasticsearch"}, deps=[chunk_embeddings], output_required=False)
+def es_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> Iterator[MaterializeResult]:
+    """The chunks in Elasticsearch (``sage-chunks-<version>`` behind the alias ``sage-chunks``).
+
+    Skipped, never failed, when SAGE_ELASTICSEARCH_URL is unset.
+    """
+    platform = sage.platform
+    if not platform.settings.elasticsearch_configured:
+        reason = "Elasticsearch not configured (set SAGE_ELASTICSEARCH_URL)"
+        context.log.info(f"es_index skipped: {reason}")
+        context.log_event(AssetObservation(asset_key=context.asset_key, metadata={"status": f"skipped: {reason}"}))
+        return
+    from sage_platform.index.elasticsearch import ElasticsearchIndexer, es_client
+
+    indexer = ElasticsearchIndexer(es_client(platform.settings), platform.db)
+    embedder = platform.embedder
+    run = indexer.rebuild if config.rebuild else indexer.sync
+    stats = run(model=embedder.model_name, dim=embedder.dimension, checks=platform.index_checks)
+    yield MaterializeResult(metadata=_index_metadata(stats))

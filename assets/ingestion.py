@@ -64,6 +64,7 @@ def document_chunks(context: AssetExecutionContext, sage: SageResource) -> Mater
     stats = chunk_documents(
         platform.db,
         platform.splitter,
+        default_language=platform.settings.text_search_language,
         progress=lambda done, total: context.log.info(f"chunked {done}/{total} documents"),
     )
     with platform.db.connect() as conn:

@@ -1,9 +1,19 @@
-"""Sensors and schedules. The spine runs on demand (``sage materialize`` or the UI); the inbox,
-agent-task and failure sensors and the backup/rebuild/evaluation schedules join here."""
+"""Sensors and schedules."""
 
-from dagster import ScheduleDefinition, SensorDefinition
+from dagster import DefaultScheduleStatus, ScheduleDefinition, SensorDefinition
 
-schedules: list[ScheduleDefinition] = []
+from jobs import index_rebuild_job
+
+weekly_index_rebuild = ScheduleDefinition(
+    name="weekly_index_rebuild",
+    job=index_rebuild_job,
+    cron_schedule="0 3 * * 0",  # Sundays 03:00
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Rebuild the pgvector (and Elasticsearch) index beside the live one and switch after checks.",
+)
+
+schedules: list[ScheduleDefinition] = [weekly_index_rebuild]
 sensors: list[SensorDefinition] = []
 
-__all__ = ["schedules", "sensors"]
+__all__ = ["schedules", "sensors", "weekly_index_rebuild"]
