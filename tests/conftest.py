@@ -34,6 +34,17 @@ def _clean_environment() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+    _close_cached_platforms()
+
+
+def _close_cached_platforms() -> None:
+    """Platforms cached by the Dagster resource hold read pools; a test's database goes with it."""
+    from sage_platform import resources
+
+    for platform in resources._PLATFORMS.values():
+        if "db" in platform.__dict__:
+            platform.db.close()
+    resources._PLATFORMS.clear()
 
 
 @pytest.fixture(scope="session")
@@ -104,3 +115,22 @@ def write_pubmedqa(corpus: Path, golden: Path, count: int, *, as_files: bool = F
             out.write(json.dumps({"id": pmid, "question": item["QUESTION"], "golden_answers": [item["LONG_ANSWER"]],
                                   "relevant_doc_ids": relevant, "label": item["final_decision"]}) + "\n")  # fmt: skip
     return [pmid for pmid, _ in items]
+
+
+def indexed_platform(server_url: str, root: Path, count: int, metadata: dict | None = None, **overrides: object):  # type: ignore[no-untyped-def]
+    """A platform on a fresh database whose index holds the first ``count`` PubMedQA abstracts."""
+    from sage_platform.pipeline import build_indexes
+    from sage_platform.platform import Platform
+
+    corpus = root / "corpus"
+    corpus.mkdir()
+    with (corpus / "docs.jsonl").open("w") as out:
+        for pmid, item in pubmedqa_items(count):
+            record = {"id": pmid, "text": "\n\n".join(item["CONTEXTS"]), "metadata": metadata or {}}
+            out.write(json.dumps(record) + "\n")
+    settings = Settings(
+        database_url=create_database(server_url), data_dir=root / "data", corpus_dir=corpus, **overrides
+    )
+    platform = Platform(settings)
+    build_indexes(platform)
+    return platform

@@ -75,3 +75,38 @@ def test_materialize_exits_non_zero_when_an_asset_fails(env: dict[str, str], set
     assert result.returncode == 1
     assert "materialization FAILED" in result.stderr
     assert "line 1: invalid JSON" in result.stderr
+
+
+def test_search_prints_ranked_hits_and_json(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_pubmedqa
+
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 12)
+    assert run_graph().success
+    question = json.loads(settings.eval_set.read_text().splitlines()[3])
+    assert main(["search", question["question"], "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].split()[0] == "1"
+    assert question["relevant_doc_ids"][0] in {line.split()[2] for line in lines}
+    assert (
+        main(
+            ["search", "patients", "--retriever", "sparse", "-k", "2", "--json", "--filter", f"doc_id={question['id']}"]
+        )
+        == 0
+    )
+    hits = json.loads(capsys.readouterr().out)
+    assert [h["rank"] for h in hits] == [1, 2][: len(hits)] and all(h["doc_id"] == question["id"] for h in hits)
+    assert main(["search", "x", "--filter", "colour=red"]) == 2
+    assert "unknown filter key 'colour'" in capsys.readouterr().err
+    assert main(["search", "x", "--filter", "no-equals-sign"]) == 2
+    assert "a filter is key=value" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["search", "x", "--retriever", "bm42"])
+    assert "invalid choice: 'bm42'" in capsys.readouterr().err
+    assert main(["index", "status"]) == 0
+    assert "pgvector      v1    live" in capsys.readouterr().out
+
+
+def test_an_unknown_retriever_setting_lists_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGE_RETRIEVER", "bm42")
+    with pytest.raises(ValueError, match="unknown retriever 'bm42'; valid: dense, sparse, hybrid, elasticsearch"):
+        Settings()

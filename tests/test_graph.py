@@ -47,8 +47,11 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
         embedded["embedded"] == len(_rows(db, "SELECT DISTINCT text_hash FROM chunks")) and embedded["dimension"] == 384
     )
     index = metadata(first, "pgvector_index")
-    assert (index["mode"], index["row_count"]) == ("full", chunks)
-    assert _rows(db, "SELECT indexdef FROM pg_indexes WHERE indexname = 'chunk_index_hnsw'")[0][0].find("hnsw") > 0
+    assert (index["mode"], index["row_count"], index["version"]) == ("rebuild", chunks, 1)
+    assert (
+        "USING hnsw (embedding vector_cosine_ops)"
+        in _rows(db, "SELECT indexdef FROM pg_indexes WHERE indexname = 'chunk_index_v1_hnsw'")[0][0]
+    )
 
     report = json.loads((settings.reports_dir / "evaluation.json").read_text())
     assert set(HEADLINE_METRICS) <= set(report) and report["settings"]["questions"] == 24
@@ -108,7 +111,7 @@ def test_changing_the_model_reembeds_everything_and_retires_old_vectors(
     distinct = _rows(db, "SELECT count(DISTINCT text_hash) FROM chunks")[0][0]
     assert models == [("stub-embedding", DIMENSION, distinct)]
     index = metadata(result, "pgvector_index")
-    assert index["mode"] == "full" and index["row_count"] == _rows(db, "SELECT count(*) FROM chunks")[0][0]
+    assert index["mode"] == "rebuild" and index["row_count"] == _rows(db, "SELECT count(*) FROM chunks")[0][0]
     assert metadata(result, "document_chunks")["chunker"] == "cdc1:chars:1200:100"
 
 
@@ -150,3 +153,29 @@ def test_pubmedqa_recall_at_5(settings: Settings) -> None:
     recall = metadata(result, "evaluation_report")["recall@5"]
     assert recall >= 0.9, recall
     assert metadata(result, "raw_documents")["documents"] == 100
+
+
+def test_es_index_is_skipped_and_the_rebuild_job_switches_versions(settings: Settings, db: Database) -> None:
+    from sage_platform.definitions import defs
+    from sensors import weekly_index_rebuild
+
+    _write_corpus(settings.corpus_dir, settings.eval_set)
+    instance = DagsterInstance.ephemeral()
+    first = run_graph(instance)
+    assert first.success
+    assert metadata(first, "rag_answers")["retriever"] == "hybrid"
+    materialized = {e.materialization.asset_key.path[0] for e in first.get_asset_materialization_events()}
+    assert "es_index" not in materialized and "pgvector_index" in materialized
+    observations = [
+        e.event_specific_data.asset_observation for e in first.all_events if e.event_type_value == "ASSET_OBSERVATION"
+    ]  # type: ignore[union-attr]
+    assert [(o.asset_key.path, o.metadata["status"].value) for o in observations] == [
+        (["es_index"], "skipped: Elasticsearch not configured (set SAGE_ELASTICSEARCH_URL)")
+    ]
+
+    rebuilt = defs.resolve_job_def("index_rebuild_job").execute_in_process(instance=instance)
+    assert rebuilt.success
+    index = metadata(rebuilt, "pgvector_index")
+    assert (index["mode"], index["version"]) == ("rebuild", 2) and index["check_recall@10"] >= 0.95
+    assert _rows(db, "SELECT version, status FROM index_versions ORDER BY version") == [(1, "previous"), (2, "live")]
+    assert weekly_index_rebuild.job_name == "index_rebuild_job" and weekly_index_rebuild.cron_schedule == "0 3 * * 0"

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +19,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    """The process has exited (a zombie nobody reaps counts as exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)  # polling another session's process; there is no event to wait on
+    return False
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -61,7 +75,7 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         assert {"jobName": "rag_job", "status": "SUCCESS"} in runs["runsOrError"]["results"]
         assets = _graphql(port, "{ assetNodes { assetKey { path } groupName } }")["assetNodes"]
         assert {tuple(a["assetKey"]["path"]) for a in assets if a["groupName"] == "rag"} == {
-            ("raw_documents",), ("document_chunks",), ("chunk_embeddings",), ("pgvector_index",),
+            ("raw_documents",), ("document_chunks",), ("chunk_embeddings",), ("pgvector_index",), ("es_index",),
             ("eval_questions",), ("rag_answers",), ("evaluation_report",),
         }  # fmt: skip
         report = json.loads((tmp_path / "data" / "reports" / "evaluation.json").read_text())
@@ -76,6 +90,6 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
     assert code == 0, "".join(output[-60:])
     assert "[sage] stopped" in "".join(output)
     assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
-    assert not psutil.pid_exists(postgres_pid)
+    assert _gone(postgres_pid, timeout=30)
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [p.cmdline() for p in alive]

@@ -1,0 +1,112 @@
+"""Zero-downtime rebuilds of the pgvector index: versions, checks, the view swap, rollback."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sage_platform.index import IndexCheckFailed, IndexChecks, rebuild_pgvector_index, rollback_pgvector_index
+from sage_platform.pipeline import build_indexes
+from sage_platform.platform import Platform
+from tests.conftest import indexed_platform, pubmedqa_items
+
+
+@pytest.fixture
+def platform(pg_server: str, tmp_path: Path) -> Iterator[Platform]:
+    platform = indexed_platform(pg_server, tmp_path, 15)
+    yield platform
+    platform.db.close()
+
+
+def _state(platform: Platform) -> tuple[str, dict[int, str]]:
+    with platform.db.connect() as conn:
+        view = conn.execute("SELECT definition FROM pg_views WHERE viewname = 'chunk_index'").fetchone()[0]  # type: ignore[index]
+        rows = dict(conn.execute("SELECT version, status FROM index_versions ORDER BY version").fetchall())
+    return view, rows
+
+
+def _tables(platform: Platform) -> set[str]:
+    with platform.db.connect() as conn:
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'chunk_index_v%'")}
+
+
+def test_rebuilds_switch_readers_keep_one_previous_and_drop_older(platform: Platform) -> None:
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    view, rows = _state(platform)
+    assert "chunk_index_v1" in view and rows == {1: "live"}
+    query = pubmedqa_items(15)[4][1]["QUESTION"]
+    before = [h.chunk_id for h in platform.retriever_named("hybrid").search(query, k=5)]
+
+    stats = rebuild_pgvector_index(platform.db, model=model, dim=dim, checks=IndexChecks())
+    assert stats.version == 2 and stats.checks["recall@10"] >= 0.95 and stats.checks["rows"] == stats.checks["chunks"]
+    view, rows = _state(platform)
+    assert "chunk_index_v2" in view and rows == {1: "previous", 2: "live"}
+    assert _tables(platform) == {"chunk_index_v1", "chunk_index_v2"}
+    assert [h.chunk_id for h in platform.retriever_named("hybrid").search(query, k=5)] == before
+
+    rebuild_pgvector_index(platform.db, model=model, dim=dim, checks=IndexChecks())
+    view, rows = _state(platform)
+    assert rows == {1: "dropped", 2: "previous", 3: "live"}
+    assert _tables(platform) == {"chunk_index_v2", "chunk_index_v3"}
+
+    rolled = rollback_pgvector_index(platform.db)
+    view, rows = _state(platform)
+    assert rolled.version == 2 and "chunk_index_v2" in view and rows[2] == "live" and rows[3] == "previous"
+
+
+def test_a_failed_check_leaves_the_live_index_untouched(platform: Platform) -> None:
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    with pytest.raises(IndexCheckFailed, match=r"recall@10 1\.000 against exact search is below 1\.01"):
+        rebuild_pgvector_index(platform.db, model=model, dim=dim, checks=IndexChecks(min_recall=1.01))
+    view, rows = _state(platform)
+    assert "chunk_index_v1" in view and rows == {1: "live", 2: "failed"}
+    assert _tables(platform) == {"chunk_index_v1"}
+    with platform.db.connect() as conn:
+        failure = conn.execute("SELECT checks->>'failure' FROM index_versions WHERE version = 2").fetchone()[0]  # type: ignore[index]
+    assert "below 1.01" in failure
+    assert platform.retriever_named("dense").search("patients", k=2)
+
+
+def test_incremental_sync_after_an_edit_touches_only_the_difference(platform: Platform, tmp_path: Path) -> None:
+    corpus = platform.settings.corpus_dir
+    lines = (corpus / "docs.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["text"] += "\n\nA new closing paragraph about zebrafish migration."
+    (corpus / "docs.jsonl").write_text("\n".join([json.dumps(first), *lines[1:-1]]) + "\n")
+    stats = build_indexes(platform)
+    assert stats.index.mode == "incremental" and stats.index.version == 1
+    assert stats.ingest.updated == 1 and stats.ingest.deleted == 1
+    assert stats.index.inserted >= 1 and stats.index.deleted >= stats.index.inserted
+    hits = platform.retriever_named("sparse").search("zebrafish migration", k=3)
+    assert hits and hits[0].doc_id == first["id"]
+
+
+def test_readers_never_fail_or_see_an_empty_index_during_a_rebuild(platform: Platform) -> None:
+    import threading
+
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    retriever = platform.retriever_named("hybrid")
+    vector = platform.embedder.embed(["patients treated in hospital"])[0]
+    done = threading.Event()
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                counts.append(len(retriever.search_with_vector("patients treated in hospital", vector, 5)))  # type: ignore[attr-defined]
+            except BaseException as error:
+                errors.append(error)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(2):
+            rebuild_pgvector_index(platform.db, model=model, dim=dim, checks=IndexChecks())
+    finally:
+        done.set()
+        reader.join()
+    assert not errors, errors
+    assert len(counts) > 10 and set(counts) == {5}
