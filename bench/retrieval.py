@@ -1,0 +1,225 @@
+"""Retrieval benchmark: dense, sparse and hybrid against bare pgvector and bare ranked full text.
+
+100,000 chunks: real text from Debian's python3.11-doc and postgresql-doc-15 HTML (chunked by the
+platform's own splitter); a sample of them embedded with the local model, and the rest of the
+vectors drawn around those real ones. 1,000 queries: the first words of random real chunks.
+Prints, and writes to bench/results/retrieval.json, for each method: p50/p99 latency of top-10,
+recall@10 of dense against exact kNN, and the HNSW build time against a bare CREATE INDEX.
+Query embedding time is reported separately: latencies are for the search itself.
+
+    .venv/bin/python bench/retrieval.py [--rows 100000] [--embedded 3000] [--queries 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CORPORA = [Path("/usr/share/doc/python3.11/html"), Path("/usr/share/doc/postgresql-doc-15/html")]
+MODEL = "bench/all-MiniLM-L6-v2"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def timed(fn: Callable[[int], object], n: int) -> tuple[list[float], list[object]]:
+    latencies, results = [], []
+    for i in range(n):
+        began = time.perf_counter()
+        results.append(fn(i))
+        latencies.append((time.perf_counter() - began) * 1000)
+    return latencies, results
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(latencies), 3), "p99_ms": round(percentile(latencies, 99), 3)}
+
+
+def recall(found: list[list[str]], exact: list[list[str]]) -> float:
+    return sum(len(set(f) & set(e)) for f, e in zip(found, exact, strict=True)) / sum(len(e) for e in exact)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--embedded", type=int, default=3000, help="real chunk texts embedded with the model")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--noise", type=float, default=0.6, help="spread of drawn vectors around real ones")
+    args = parser.parse_args()
+
+    from psycopg.types.json import Jsonb
+
+    from sage_platform.chunking import ChunkSplitter, chunk_id
+    from sage_platform.config import Settings
+    from sage_platform.db import Database, start_embedded_server, stop_embedded_server
+    from sage_platform.embeddings.local import LocalEmbedder
+    from sage_platform.hashing import text_hash
+    from sage_platform.index import IndexChecks, rebuild_pgvector_index, vector_rows_payload
+    from sage_platform.ingest import iter_corpus_files, read_document
+    from sage_platform.retrieval import DenseRetriever, HybridRetriever, SparseRetriever
+    from sage_platform.text_search import searchable_text, text_search_config
+
+    rng = random.Random(1)
+    embedder = LocalEmbedder()
+    splitter = ChunkSplitter(embedder.tokenizer, 200, 32)
+    documents: list[tuple[str, str]] = []
+    for root in CORPORA:
+        if not root.is_dir():
+            print(f"missing {root}: apt-get install python3.11-doc postgresql-doc-15", file=sys.stderr)
+            continue
+        for rel, path in iter_corpus_files(root):
+            if rel.endswith(".html") and path.is_file():
+                documents.append((f"{root.parent.name}/{rel}", read_document(rel, path.read_bytes()).documents[0].text))
+    chunks = [(doc_id, c.position, c.text) for (doc_id, _), pieces in
+              zip(documents, splitter.split_many([t for _, t in documents]), strict=True) for c in pieces]  # fmt: skip
+    real_rows = len(chunks)
+    print(f"{len(documents)} pages, {real_rows} real chunks; topping up to {args.rows}", flush=True)
+
+    # Vectors: embed a sample of real chunks, draw the rest around them.
+    sample = rng.sample(range(real_rows), min(args.embedded, real_rows))
+    began = time.perf_counter()
+    sample_vectors = embedder.embed([chunks[i][2] for i in sample])
+    embed_seconds = time.perf_counter() - began
+    nprng = np.random.default_rng(1)
+    dim = sample_vectors.shape[1]
+    rows: list[tuple[str, int, str]] = []
+    vectors = np.empty((args.rows, dim), dtype=np.float32)
+    for i in range(args.rows):
+        doc_id, position, text = chunks[i % real_rows]
+        if i >= real_rows:  # a top-up row: same text, its own identity, its own vector
+            doc_id, text = f"{doc_id}#copy{i // real_rows}", f"{text} (copy {i // real_rows})"
+        rows.append((doc_id, position, text))
+    for i in range(args.rows):
+        base = sample_vectors[i % len(sample_vectors)]
+        vectors[i] = base if i < len(sample_vectors) else base + nprng.normal(0, args.noise / np.sqrt(dim), dim)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    work = Path(tempfile.mkdtemp(prefix="sage-bench-retrieval-"))
+    work.chmod(0o755)
+    server = start_embedded_server(work / "pg")
+    settings = Settings(database_url=server, data_dir=work)
+    db = Database.from_settings(settings)
+    hashes = [text_hash(text) for _, _, text in rows]
+    with db.connect() as conn:
+        docs = sorted({doc_id for doc_id, _, _ in rows})
+        with conn.cursor().copy("COPY source_files (path, file_hash, size_bytes) FROM STDIN") as copy:
+            for doc_id in docs:
+                copy.write_row((doc_id, "bench", 0))
+        with conn.cursor().copy(
+            "COPY documents (doc_id, source, text, content_hash, metadata, size_bytes) FROM STDIN"
+        ) as copy:
+            for doc_id in docs:
+                copy.write_row((doc_id, doc_id, "", "bench", Jsonb({"corpus": doc_id.split("/", 1)[0]}), 0))
+        with conn.cursor().copy(
+            "COPY chunks (chunk_id, doc_id, position, text, text_hash, token_count, doc_hash, ts_config, search_text)"
+            " FROM STDIN"
+        ) as copy:
+            for (doc_id, position, text), digest in zip(rows, hashes, strict=True):
+                config = text_search_config(text)
+                copy.write_row((chunk_id(doc_id, position, digest), doc_id, position, text, digest, 0, "bench", config,
+                                searchable_text(text, config)))  # fmt: skip
+        conn.execute("CREATE TEMP TABLE staging (text_hash text, embedding vector)")
+        with conn.cursor().copy("COPY staging (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(vector_rows_payload(hashes, vectors))
+        conn.execute(
+            "INSERT INTO embeddings (model, text_hash, dim, embedding) SELECT %s, text_hash, %s, embedding FROM staging"
+            " ON CONFLICT DO NOTHING",
+            (MODEL, dim),
+        )
+    ids = [chunk_id(d, p, h) for (d, p, _), h in zip(rows, hashes, strict=True)]
+
+    # Our build (table, HNSW, GIN, checks, swap) and a bare CREATE INDEX on the same vectors.
+    ours = rebuild_pgvector_index(db, model=MODEL, dim=dim, checks=IndexChecks(sample_queries=200, min_recall=0.0))
+    with db.connect() as conn:
+        conn.execute(f"CREATE TABLE bare (id text PRIMARY KEY, embedding vector({dim}))")
+        conn.execute("INSERT INTO bare SELECT chunk_id, embedding FROM chunk_index")
+        conn.commit()
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        began = time.perf_counter()
+        conn.execute(
+            "CREATE INDEX ON bare USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        )
+        conn.commit()
+        bare_build = time.perf_counter() - began
+        conn.execute("VACUUM ANALYZE bare")
+    print(f"HNSW build: ours {ours.hnsw_seconds:.1f}s, bare {bare_build:.1f}s", flush=True)
+
+    # Queries: the first words of random real chunks.
+    picks = [rng.randrange(real_rows) for _ in range(args.queries)]
+    texts = [" ".join(chunks[i][2].split()[:8]) for i in picks]
+    began = time.perf_counter()
+    query_vectors = embedder.embed(texts)
+    query_embed_ms = (time.perf_counter() - began) * 1000 / len(texts)
+    exact_order = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :10]
+    exact = [[ids[j] for j in row] for row in exact_order]
+
+    results: dict[str, object] = {
+        "rows": args.rows, "real_chunks": real_rows, "embedded_real_chunks": len(sample),
+        "embedding_s_for_sample": round(embed_seconds, 1), "query_embedding_ms_each": round(query_embed_ms, 2),
+        "hnsw_build_s_ours": round(ours.hnsw_seconds, 2), "hnsw_build_s_bare": round(bare_build, 2),
+        "hnsw_build_ratio_ours_over_bare": round(ours.hnsw_seconds / bare_build, 3),
+        "index_total_build_s_ours": round(ours.total_seconds, 2), "index_check_recall@10": ours.checks.get("recall@10"),
+    }  # fmt: skip
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    bare_conn = psycopg.connect(db.url, autocommit=True)
+    register_vector(bare_conn)
+    for ef in (40, 100):
+        bare_conn.execute(f"SET hnsw.ef_search = {ef}")
+        lat, found = timed(
+            lambda i: [r[0] for r in bare_conn.execute(
+                "SELECT id FROM bare ORDER BY embedding <=> %s LIMIT 10", (query_vectors[i],))],
+            args.queries,
+        )  # fmt: skip
+        results[f"bare_pgvector_ef{ef}"] = {**summary(lat), "recall@10": round(recall(found, exact), 4)}  # type: ignore[arg-type]
+        dense = DenseRetriever(db, embedder, ef_search=ef)
+        dense.search_vector(query_vectors[0], 10)  # warm the pool
+        lat, hits = timed(lambda i, dense=dense: dense.search_vector(query_vectors[i], 10), args.queries)  # type: ignore[misc]
+        found = [[h.chunk_id for h in hs] for hs in hits]  # type: ignore[attr-defined]
+        results[f"dense_ef{ef}"] = {**summary(lat), "recall@10": round(recall(found, exact), 4)}
+    lat, _ = timed(
+        lambda i: bare_conn.execute(
+            "SELECT chunk_id FROM chunk_index, websearch_to_tsquery('english', %s) q WHERE tsv @@ q"
+            " ORDER BY ts_rank(tsv, q) DESC LIMIT 10", (texts[i],)).fetchall(),
+        args.queries,
+    )  # fmt: skip
+    results["bare_ranked_full_text"] = summary(lat)
+    sparse = SparseRetriever(db, max_candidates=settings.sparse_max_candidates)
+    lat, _ = timed(lambda i: sparse.search(texts[i], 10), args.queries)
+    results["sparse"] = summary(lat)
+    hybrid = HybridRetriever(
+        db, embedder, dense_depth=settings.hybrid_dense_depth, sparse_depth=settings.hybrid_sparse_depth,
+        max_candidates=settings.sparse_max_candidates, ef_search=settings.hnsw_ef_search,
+    )  # fmt: skip
+    lat, _ = timed(lambda i: hybrid.search_with_vector(texts[i], query_vectors[i], 10), args.queries)
+    results["hybrid"] = summary(lat)
+    lat, _ = timed(lambda i: hybrid.search(texts[i], 10), min(args.queries, 200))
+    results["hybrid_with_query_embedding"] = summary(lat)
+    bare_conn.close()
+
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "retrieval.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    db.pool.close()
+    stop_embedded_server(work / "pg")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
