@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
 from sage_platform.embeddings.base import Embedder
-from sage_platform.index.copy_binary import vector_rows_payload
+from sage_platform.index.copy_binary import vector_rows_pieces
 
 TEXTS_PER_COMMIT = 256
 
@@ -73,7 +73,8 @@ def embed_missing_chunks(
             written = time.perf_counter()
             stats.seconds_embedding += written - began
             with conn.cursor().copy("COPY embedding_staging (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(vector_rows_payload([digest for digest, _ in group], vectors))
+                for piece in vector_rows_pieces([digest for digest, _ in group], vectors):
+                    copy.write(piece)
             conn.execute(
                 """INSERT INTO embeddings (model, text_hash, dim, embedding)
                    SELECT %s, text_hash, %s, embedding FROM embedding_staging

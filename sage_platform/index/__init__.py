@@ -1,6 +1,6 @@
 """Search indexes: versioned pgvector tables (HNSW + full text), Elasticsearch, binary COPY."""
 
-from sage_platform.index.copy_binary import vector_rows_payload
+from sage_platform.index.copy_binary import vector_rows_payload, vector_rows_pieces
 from sage_platform.index.pgvector import (
     LIVE_VIEW,
     IndexCheckFailed,
@@ -27,4 +27,5 @@ __all__ = [
     "rollback_pgvector_index",
     "sync_pgvector_index",
     "vector_rows_payload",
+    "vector_rows_pieces",
 ]
