@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sage_platform import __version__
@@ -136,6 +137,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from sage_platform.datasets import DATASETS
+
+    stats = DATASETS[args.dataset](args.path, args.out)
+    print(f"imported {stats.items} items: corpus {stats.corpus.parent}, golden set {stats.golden}")
+    print(f"evaluate it: SAGE_CORPUS_DIR={stats.corpus.parent} SAGE_EVAL_SET={stats.golden} sage materialize")
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from sage_platform.doctor import FAIL, run_checks
 
@@ -188,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("action", choices=["status", "rebuild", "rollback"])
     _add_common(index)
     index.set_defaults(func=_cmd_index)
+
+    datasets = commands.add_parser("datasets", help="convert a public dataset into a corpus and golden set")
+    dataset_commands = datasets.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    importer = dataset_commands.add_parser("import", help="import a dataset file")
+    importer.add_argument("dataset", choices=["pubmedqa"], help="pubmedqa: an ori_pqal.json-shaped file")
+    importer.add_argument("path", type=Path, help="the dataset file")
+    importer.add_argument("--out", type=Path, required=True, help="folder for corpus/ and golden.jsonl")
+    importer.set_defaults(func=_cmd_datasets)
 
     doctor = commands.add_parser("doctor", help="check Python, database, pgvector, embedder and LLM settings")
     _add_common(doctor)

@@ -9,7 +9,7 @@ Usage::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     text_search_language: str = Field("english", description="Default full-text configuration (per document).")
     index_check_queries: int = Field(200, gt=0, description="Sample queries of a rebuilt index's recall check.")
     index_min_recall: float = Field(0.95, gt=0, le=1, description="recall@10 a rebuilt index must reach.")
+
+    eval_regression_margin: float = Field(2.0, ge=0, description="Points (0–100) a headline metric may drop.")
+    eval_regression_severity: Literal["WARN", "ERROR"] = Field("ERROR", description="How a regression fails.")
 
     elasticsearch_url: str | None = None
     elasticsearch_api_key: SecretStr | None = None

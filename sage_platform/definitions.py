@@ -9,12 +9,14 @@ Platform-wide policy lives here:
 from dagster import Definitions, in_process_executor
 
 from assets import rag_assets
+from assets.checks import quality_checks
 from jobs import jobs
 from sage_platform.resources import SageResource
 from sensors import schedules, sensors
 
 defs = Definitions(
     assets=rag_assets,
+    asset_checks=quality_checks,
     jobs=jobs,
     schedules=schedules,
     sensors=sensors,

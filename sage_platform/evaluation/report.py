@@ -24,6 +24,7 @@ from psycopg.types.json import Jsonb
 from sage_platform.db import Database
 from sage_platform.evaluation import retrieval_metrics as rm
 from sage_platform.evaluation import text_metrics as tm
+from sage_platform.evaluation.labels import accuracy, label_from_answer
 
 HEADLINE_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "exact_match", "f1",
                     "recall@1", "recall@5", "recall@10", "mrr@10")  # fmt: skip
@@ -46,12 +47,12 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
     with db.connect() as conn:
         rows = conn.execute(
             """SELECT q.question_id, q.question, q.golden_answers, q.relevant_doc_ids, a.answer,
-                      a.retrieved_doc_ids, a.answerer
+                      a.retrieved_doc_ids, a.answerer, q.label
                FROM eval_questions q JOIN rag_answers a USING (question_id) ORDER BY q.position"""
         ).fetchall()
     if not rows:
         raise ValueError("no answered questions: materialize eval_questions and rag_answers first")
-    ids, questions, golds, relevant, predictions, ranked, answerers = (list(c) for c in zip(*rows, strict=True))
+    ids, questions, golds, relevant, predictions, ranked, answerers, labels = (list(c) for c in zip(*rows, strict=True))
     rouge_items = tm.rouge_per_sample(predictions, golds)
     em_items = tm.exact_match_per_sample(predictions, golds)
     f1_items = tm.token_f1_per_sample(predictions, golds)
@@ -68,6 +69,10 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
         "ndcg@10": rm.ndcg_at_k(ranked, relevant, RANKING_DEPTH),
         "hit_rate@5": rm.hit_rate_at_k(ranked, relevant, 5),
     }
+    labelled = [(label_from_answer(p), g) for p, g in zip(predictions, labels, strict=True) if g]
+    if labelled:  # label answers, such as PubMedQA's yes/no/maybe
+        scores["accuracy"] = accuracy([p for p, _ in labelled], [g for _, g in labelled])
+        scores["label_coverage"] = sum(1 for p, _ in labelled if p) / len(labelled)
     items = [
         {"question_id": ids[i], "question": questions[i], "gold": golds[i][0], "prediction": predictions[i],
          "retrieved_doc_ids": ranked[i], "relevant_doc_ids": relevant[i], "exact_match": em_items[i],

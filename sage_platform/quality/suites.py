@@ -1,0 +1,123 @@
+"""The data-quality suites that guard the asset graph, one per stage. Each reads its stage's rows
+from PostgreSQL into a frame (vectors summarised in SQL: dimension, norm) and validates it.
+
+Usage::
+
+    result = documents_quality(db, settings)
+    if not result.success: ...
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sage_platform.config import Settings
+from sage_platform.db import Database
+from sage_platform.index import LIVE_VIEW
+from sage_platform.ingest import SUPPORTED_SUFFIXES
+from sage_platform.quality.gx import QualityResult, validate_frame
+
+UNIT_NORM_TOLERANCE = 1e-3
+
+
+def _frame(db: Database, query: str, params: tuple[object, ...] = ()) -> pd.DataFrame:
+    with db.connect() as conn:
+        cursor = conn.execute(query, params)
+        columns = [c.name for c in cursor.description or []]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+
+def documents_quality(db: Database, settings: Settings) -> QualityResult:
+    """Non-empty text, unique ids, size within bounds, allowed file types."""
+    import great_expectations.expectations as gxe
+
+    frame = _frame(
+        db,
+        """SELECT doc_id, length(btrim(text)) AS text_length, size_bytes,
+                  lower(substring(source from '\\.[^./]+$')) AS file_type
+           FROM documents""",
+    )
+    return validate_frame(
+        "raw_documents",
+        frame,
+        [
+            gxe.ExpectColumnValuesToBeUnique(column="doc_id"),
+            gxe.ExpectColumnValuesToBeBetween(column="text_length", min_value=1),
+            gxe.ExpectColumnValuesToBeBetween(column="size_bytes", min_value=1, max_value=settings.max_document_bytes),
+            gxe.ExpectColumnValuesToBeInSet(column="file_type", value_set=list(SUPPORTED_SUFFIXES)),
+        ],
+        id_column="doc_id",
+    )
+
+
+def chunks_quality(db: Database, settings: Settings) -> QualityResult:
+    """Token counts within bounds, no empty chunk, every chunk's document exists."""
+    import great_expectations.expectations as gxe
+
+    frame = _frame(
+        db,
+        """SELECT c.chunk_id, c.token_count, length(btrim(c.text)) AS text_length,
+                  (d.doc_id IS NOT NULL) AS document_exists
+           FROM chunks c LEFT JOIN documents d ON d.doc_id = c.doc_id""",
+    )
+    return validate_frame(
+        "document_chunks",
+        frame,
+        [
+            gxe.ExpectColumnValuesToBeBetween(column="token_count", min_value=1, max_value=settings.chunk_size),
+            gxe.ExpectColumnValuesToBeBetween(column="text_length", min_value=1),
+            gxe.ExpectColumnValuesToBeInSet(column="document_exists", value_set=[True]),
+        ],
+        id_column="chunk_id",
+    )
+
+
+def embeddings_quality(db: Database, *, model: str, dim: int) -> QualityResult:
+    """One vector per chunk for the current model, the right dimension, finite values, unit norm."""
+    import great_expectations.expectations as gxe
+
+    frame = _frame(
+        db,
+        """SELECT c.chunk_id, (e.text_hash IS NOT NULL) AS has_vector, vector_dims(e.embedding) AS dim,
+                  vector_norm(e.embedding) AS norm,
+                  (vector_norm(e.embedding) = vector_norm(e.embedding)
+                   AND vector_norm(e.embedding) < 'infinity'::float8) AS finite
+           FROM chunks c LEFT JOIN embeddings e ON e.model = %s AND e.text_hash = c.text_hash""",
+        (model,),
+    )
+    return validate_frame(
+        "chunk_embeddings",
+        frame,
+        [
+            gxe.ExpectColumnValuesToBeInSet(column="has_vector", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="dim", value_set=[dim]),
+            gxe.ExpectColumnValuesToBeInSet(column="finite", value_set=[True]),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="norm", min_value=1 - UNIT_NORM_TOLERANCE, max_value=1 + UNIT_NORM_TOLERANCE
+            ),
+        ],
+        id_column="chunk_id",
+    )
+
+
+def index_quality(db: Database) -> QualityResult:
+    """The live index holds exactly the chunks: as many rows, and every chunk id."""
+    import great_expectations.expectations as gxe
+
+    with db.connect() as conn:
+        row = conn.execute("SELECT count(*) FROM chunks").fetchone()
+    chunks = int(row[0]) if row else 0
+    frame = _frame(
+        db,
+        f"""SELECT ci.chunk_id, (c.chunk_id IS NOT NULL) AS chunk_exists
+            FROM {LIVE_VIEW} ci LEFT JOIN chunks c ON c.chunk_id = ci.chunk_id""",  # noqa: S608 - a constant name
+    )
+    return validate_frame(
+        "pgvector_index",
+        frame,
+        [
+            gxe.ExpectTableRowCountToEqual(value=chunks),
+            gxe.ExpectColumnValuesToBeInSet(column="chunk_exists", value_set=[True]),
+        ],
+        id_column="chunk_id",
+    )
