@@ -1,5 +1,6 @@
 """Evaluation assets: the golden set, RAG answers to it, and the scored report."""
 
+import base64
 import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
@@ -13,6 +14,7 @@ from sage_platform.evaluation import (
     load_golden_set,
     store_golden_set,
 )
+from sage_platform.evaluation.chart import write_chart
 from sage_platform.resources import SageResource
 
 
@@ -82,9 +84,13 @@ def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> Mat
          for w in report.worst(10)],
         width=60,
     )  # fmt: skip
+    chart = write_chart(report, settings.reports_dir)
+    image = base64.b64encode(chart.read_bytes()).decode("ascii")
     return MaterializeResult(
         metadata={
             **{name: MetadataValue.float(float(value)) for name, value in report.scores.items()},
+            "chart_path": MetadataValue.path(str(chart)),
+            "chart": MetadataValue.md(f"![score distribution](data:image/png;base64,{image})"),
             "answerer": report.answerer,
             "questions": len(report.items),
             "report_path": MetadataValue.path(str(report.path)),
