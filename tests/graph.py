@@ -1,4 +1,4 @@
-"""Helpers to materialize the real asset graph with Dagster's API and read back results."""
+"""Helpers to materialize the real asset graph (with its asset checks) with Dagster's API."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Any
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
 from assets import rag_assets
+from assets.checks import quality_checks
 from sage_platform.resources import SageResource
 
 
 def run_graph(instance: DagsterInstance | None = None, *, raise_on_error: bool = True) -> ExecuteInProcessResult:
     return materialize(
-        rag_assets,
+        [*rag_assets, *quality_checks],
         resources={"sage": SageResource()},
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,

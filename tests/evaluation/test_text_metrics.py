@@ -110,3 +110,20 @@ def test_empty_inputs_and_errors() -> None:
         rouge([None], [["a"]])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="is int, not a string"):
         corpus_bleu(["a"], [[3]])  # type: ignore[list-item]
+
+
+def test_rouge_takes_the_best_of_several_references_like_score_multi(samples) -> None:  # type: ignore[no-untyped-def]
+    predictions, references = samples
+    multi = [r + [predictions[(i + 7) % len(predictions)] or "x"] for i, r in enumerate(references)]
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    expected = [scorer.score_multi(r, p) for p, r in zip(predictions, multi, strict=True)]
+    ours = rouge(predictions, multi)
+    for key in ("rouge1", "rouge2", "rougeL"):
+        assert ours[key] == pytest.approx(sum(e[key].fmeasure for e in expected) / len(expected), abs=1e-9)
+
+
+def test_exact_match_and_f1_take_the_best_reference() -> None:
+    predictions = ["Paris", "a red apple", ""]
+    references = [["London", "paris"], ["green apple", "the red apple!"], ["x", "y"]]
+    assert exact_match(predictions, references) == pytest.approx(100 * 2 / 3)
+    assert token_f1(predictions, references) == pytest.approx(100 * 2 / 3)

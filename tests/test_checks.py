@@ -1,0 +1,92 @@
+"""Asset checks in Dagster runs: blocking data-quality checks and the evaluation regression gate."""
+
+import pytest
+from dagster import DagsterInstance
+
+from sage_platform.config import Settings
+from sage_platform.db import Database
+from tests.conftest import write_pubmedqa
+from tests.graph import run_graph
+
+
+def _checks(result) -> dict[str, tuple[bool, str]]:  # type: ignore[no-untyped-def]
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data  # an AssetCheckEvaluation
+            out[evaluation.check_name] = (evaluation.passed, evaluation.severity.value)
+    return out
+
+
+def _materialized(result) -> set[str]:  # type: ignore[no-untyped-def]
+    return {e.materialization.asset_key.path[0] for e in result.get_asset_materialization_events()}
+
+
+def test_checks_pass_then_a_bad_document_blocks_everything_downstream(settings: Settings, db: Database) -> None:
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 12)
+    instance = DagsterInstance.ephemeral()
+    first = run_graph(instance)
+    assert first.success
+    assert _checks(first) == {
+        "raw_documents_quality": (True, "ERROR"),
+        "document_chunks_quality": (True, "ERROR"),
+        "chunk_embeddings_quality": (True, "ERROR"),
+        "pgvector_index_quality": (True, "ERROR"),
+        "evaluation_regression": (True, "ERROR"),
+    }
+    with db.connect() as conn:  # damage that the next incremental run does not repair on its own
+        conn.execute("UPDATE documents SET text = '' WHERE doc_id = (SELECT min(doc_id) FROM documents)")
+    second = run_graph(instance, raise_on_error=False)
+    assert not second.success
+    assert _checks(second)["raw_documents_quality"] == (False, "ERROR")
+    assert _materialized(second) == {"raw_documents", "eval_questions"}  # nothing downstream of the bad data
+
+
+def test_a_wrong_dimension_vector_stops_the_run_before_indexing(settings: Settings, db: Database) -> None:
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 8)
+    instance = DagsterInstance.ephemeral()
+    assert run_graph(instance).success
+    with db.connect() as conn:
+        conn.execute(
+            "UPDATE embeddings SET embedding = '[1,0,0]', dim = 3 WHERE text_hash = (SELECT min(text_hash) FROM chunks)"
+        )
+    result = run_graph(instance, raise_on_error=False)
+    assert _checks(result)["chunk_embeddings_quality"] == (False, "ERROR")
+    assert "pgvector_index" not in _materialized(result)
+
+
+@pytest.mark.parametrize("severity", ["ERROR", "WARN"])
+def test_the_regression_gate_fails_when_quality_drops(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch, severity: str
+) -> None:
+    monkeypatch.setenv("SAGE_EVAL_REGRESSION_SEVERITY", severity)
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 12)
+    instance = DagsterInstance.ephemeral()
+    assert run_graph(instance).success
+    # Drop half of the relevant documents: retrieval recall must fall far past 2 points.
+    lines = (settings.corpus_dir / "pubmedqa.jsonl").read_text().splitlines()
+    (settings.corpus_dir / "pubmedqa.jsonl").write_text("\n".join(lines[::2]) + "\n")
+    result = run_graph(instance, raise_on_error=False)
+    assert _checks(result)["evaluation_regression"] == (False, severity)
+    evaluation = next(
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "evaluation_regression"  # type: ignore[union-attr]
+    )
+    table = evaluation.metadata["comparison"].value
+    assert "| recall@5 |" in table and "⚠" in table and "| metric | previous | new | change (points) |" in table
+    assert "recall@5" in evaluation.description
+
+
+def test_report_chart_and_summary(settings: Settings) -> None:
+    from tests.graph import metadata
+
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 10)
+    result = run_graph()
+    meta = metadata(result, "evaluation_report")
+    chart = settings.reports_dir / "score_distribution.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and meta["chart_path"] == str(chart)
+    assert meta["chart"].startswith("![score distribution](data:image/png;base64,")
+    assert "| recall@5 |" in meta["summary"] and meta["worst_questions"].count("\n") >= 11
+    assert 0.0 <= meta["accuracy"] <= 1.0 and "label_coverage" in meta
