@@ -65,6 +65,69 @@ def last_metadata(instance, asset: str) -> dict:  # type: ignore[no-untyped-def]
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
+def compare_copy(db, vectors: np.ndarray, rounds: int = 5) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Rows/s of bare psycopg binary COPY (row by row, C-accelerated) and of our piecewise numpy
+    payload, into fresh unlogged tables (the pipeline stages into a temp table, also unlogged);
+    rounds alternate which goes first; the median of each."""
+    from sage_platform.index.copy_binary import vector_rows_pieces
+
+    keys = [f"{i:064x}" for i in range(len(vectors))]
+    vectors = np.asarray(vectors, dtype=np.float32)
+
+    def bare_load(conn, table: str) -> None:  # type: ignore[no-untyped-def]
+        with conn.cursor().copy(f"COPY {table} (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "vector"])
+            for key, vector in zip(keys, vectors, strict=True):
+                copy.write_row((key, vector))
+
+    def our_load(conn, table: str) -> None:  # type: ignore[no-untyped-def]
+        with conn.cursor().copy(f"COPY {table} (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            for piece in vector_rows_pieces(keys, vectors):
+                copy.write(piece)
+
+    rates: dict[str, list[float]] = {"bare": [], "ours": []}
+    with db.connect() as conn:
+        for round_ in range(rounds):
+            order = [("bare", bare_load), ("ours", our_load)]
+            for name, load in order if round_ % 2 == 0 else reversed(order):
+                table = f"load_{name}_{round_}"
+                conn.execute(f"CREATE UNLOGGED TABLE {table} (text_hash text, embedding vector({vectors.shape[1]}))")
+                conn.commit()
+                began = time.perf_counter()
+                load(conn, table)
+                conn.commit()
+                rates[name].append(len(keys) / (time.perf_counter() - began))
+        same = conn.execute(
+            "SELECT count(*) FROM load_bare_0 b JOIN load_ours_0 o USING (text_hash) WHERE b.embedding = o.embedding"
+        ).fetchone()
+        assert same == (len(keys),), "binary payload differs from psycopg's"
+        for round_ in range(rounds):
+            conn.execute(f"DROP TABLE load_bare_{round_}, load_ours_{round_}")
+    return statistics.median(rates["bare"]), statistics.median(rates["ours"])
+
+
+def copy_only(rows: int) -> None:
+    """Just the load comparison, on unit vectors drawn at random (content does not change COPY speed)."""
+    from sage_platform.config import Settings
+    from sage_platform.db import Database, stop_embedded_server
+
+    work = Path(tempfile.mkdtemp(prefix="sage-bench-copy-"))
+    work.chmod(0o755)
+    settings = Settings(data_dir=work)
+    db = Database.from_settings(settings)
+    vectors = np.random.default_rng(0).normal(size=(rows, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    bare, ours = compare_copy(db, vectors)
+    result = {"rows": rows, "copy_binary_bare_rows_per_s": round(bare), "copy_binary_ours_rows_per_s": round(ours),
+              "copy_ratio_ours_over_bare": round(ours / bare, 3)}  # fmt: skip
+    print(json.dumps(result, indent=2))
+    print(
+        f"COPY BINARY: ours {ours:,.0f} rows/s vs bare psycopg {bare:,.0f} rows/s: ratio {ours / bare:.2f} (goal >= 0.8)"
+    )
+    stop_embedded_server(settings.pgdata_dir)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -72,7 +135,13 @@ def main() -> None:
     parser.add_argument("--edit-fraction", type=float, default=0.01)
     parser.add_argument("--batch-sizes", default="8,10,16,32,64", help="bare-model batch sizes to calibrate")
     parser.add_argument("--calibration-texts", type=int, default=1500)
+    parser.add_argument(
+        "--copy-only", type=int, metavar="ROWS", help="only the COPY comparison, on ROWS random vectors"
+    )
     args = parser.parse_args()
+    if args.copy_only:
+        copy_only(args.copy_only)
+        return
     if not args.corpus.is_dir():
         sys.exit(f"{args.corpus} not found: apt-get install python3.11-doc")
 
@@ -87,7 +156,6 @@ def main() -> None:
     from sage_platform.config import Settings
     from sage_platform.db import Database, stop_embedded_server
     from sage_platform.embeddings.local import LocalEmbedder
-    from sage_platform.index.copy_binary import vector_rows_payload
     from sage_platform.runtime import materialize_graph
 
     settings = Settings()
@@ -137,6 +205,20 @@ def main() -> None:
     with DagsterInstance.get() as instance:
         cold_embedded = last_metadata(instance, "chunk_embeddings")["embedded"]
 
+    # What the data-quality suites (the blocking asset checks, included in every run above) cost here.
+    from sage_platform.quality import chunks_quality, documents_quality, embeddings_quality, index_quality
+
+    quality_seconds = {}
+    for name, suite in (
+        ("documents", lambda: documents_quality(db, settings)),
+        ("chunks", lambda: chunks_quality(db, settings)),
+        ("embeddings", lambda: embeddings_quality(db, model=first["chunk_embeddings"]["model"], dim=384)),
+        ("index", lambda: index_quality(db)),
+    ):
+        began = time.perf_counter()
+        assert suite().success, name
+        quality_seconds[name] = round(time.perf_counter() - began, 2)
+
     # The bare model, same texts, at its fastest batch size.
     model = LocalEmbedder().model
     sample = random.Random(7).sample(texts, min(args.calibration_texts, len(texts)))
@@ -150,38 +232,7 @@ def main() -> None:
     vectors = model.encode(texts, batch_size=best_batch, normalize_embeddings=True, convert_to_numpy=True)
     bare_seconds = time.perf_counter() - began
 
-    # pgvector load: bare psycopg binary COPY row by row, against our one-buffer payload; three
-    # rounds, alternating which goes first, fresh tables each time; the median of each.
-    keys = [f"{i:064x}" for i in range(len(vectors))]
-    vectors = np.asarray(vectors, dtype=np.float32)
-
-    def bare_load(conn, table: str) -> None:  # type: ignore[no-untyped-def]
-        with conn.cursor().copy(f"COPY {table} (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "vector"])
-            for key, vector in zip(keys, vectors, strict=True):
-                copy.write_row((key, vector))
-
-    def our_load(conn, table: str) -> None:  # type: ignore[no-untyped-def]
-        with conn.cursor().copy(f"COPY {table} (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(vector_rows_payload(keys, vectors))
-
-    rates: dict[str, list[float]] = {"bare": [], "ours": []}
-    with db.connect() as conn:
-        for round_ in range(3):
-            order = [("bare", bare_load), ("ours", our_load)]
-            for name, load in order if round_ % 2 == 0 else reversed(order):
-                table = f"load_{name}_{round_}"
-                conn.execute(f"CREATE UNLOGGED TABLE {table} (text_hash text, embedding vector({vectors.shape[1]}))")
-                conn.commit()
-                began = time.perf_counter()
-                load(conn, table)
-                conn.commit()
-                rates[name].append(len(keys) / (time.perf_counter() - began))
-        same = conn.execute(
-            "SELECT count(*) FROM load_bare_0 b JOIN load_ours_0 o USING (text_hash) WHERE b.embedding = o.embedding"
-        ).fetchone()
-        assert same == (len(keys),), "binary payload differs from psycopg's"
-    bare_copy, ours_copy = statistics.median(rates["bare"]), statistics.median(rates["ours"])
+    bare_copy, ours_copy = compare_copy(db, vectors)
 
     pipeline_rate = chunks / full_seconds
     bare_rate = chunks / bare_seconds
@@ -212,6 +263,7 @@ def main() -> None:
         "index_insert_select_rows_per_s": first["pgvector_index"]["load_rows_per_s"],
         "index_hnsw_build_s": first["pgvector_index"]["hnsw_build_s"],
         "asset_seconds": {a: m.get("duration_s", m.get("build_time_s")) for a, m in first.items()},
+        "quality_suite_seconds": quality_seconds,
     }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def main() -> None:
     from sage_platform.db import Database, start_embedded_server, stop_embedded_server
     from sage_platform.embeddings.local import LocalEmbedder
     from sage_platform.hashing import text_hash
-    from sage_platform.index import IndexChecks, rebuild_pgvector_index, vector_rows_payload
+    from sage_platform.index import IndexChecks, rebuild_pgvector_index, vector_rows_pieces
     from sage_platform.ingest import iter_corpus_files, read_document
     from sage_platform.retrieval import DenseRetriever, HybridRetriever, SparseRetriever
     from sage_platform.text_search import searchable_text, text_search_config
@@ -134,7 +134,8 @@ def main() -> None:
                                 searchable_text(text, config)))  # fmt: skip
         conn.execute("CREATE TEMP TABLE staging (text_hash text, embedding vector)")
         with conn.cursor().copy("COPY staging (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(vector_rows_payload(hashes, vectors))
+            for piece in vector_rows_pieces(hashes, vectors):
+                copy.write(piece)
         conn.execute(
             "INSERT INTO embeddings (model, text_hash, dim, embedding) SELECT %s, text_hash, %s, embedding FROM staging"
             " ON CONFLICT DO NOTHING",
