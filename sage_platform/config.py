@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     hybrid_dense_depth: int = Field(50, gt=0, description="Dense candidates fused by hybrid search.")
     hybrid_sparse_depth: int = Field(50, gt=0, description="Full-text candidates fused by hybrid search.")
     sparse_max_candidates: int = Field(
-        400, gt=0, description="Full-text matches ranked per query; bounds the cost of common words."
+        200, gt=0, description="Full-text matches ranked per query; bounds the cost of common words."
     )
     text_search_language: str = Field("english", description="Default full-text configuration (per document).")
     index_check_queries: int = Field(200, gt=0, description="Sample queries of a rebuilt index's recall check.")

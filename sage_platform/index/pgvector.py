@@ -153,16 +153,28 @@ def rebuild_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexC
     return stats
 
 
-def _record_configs(conn: psycopg.Connection, version: IndexVersion) -> None:
-    """Which text-search configurations the table holds, so queries parse once per configuration."""
+def _record_configs(conn: psycopg.Connection, version: IndexVersion, *, common: bool = False) -> None:
+    """Which text-search configurations the table holds, so queries parse once per configuration;
+    on a build also its most common lexemes (in over 5% of rows), which any-term search skips:
+    their posting lists are long and they tell little apart."""
+    table = sql.Identifier(version.name)
     conn.execute(
         sql.SQL(
             """UPDATE index_versions SET checks = checks || jsonb_build_object('ts_configs',
                    (SELECT coalesce(jsonb_agg(DISTINCT ts_config::text), '[]') FROM {}))
                WHERE version = %s"""
-        ).format(sql.Identifier(version.name)),
+        ).format(table),
         (version.version,),
     )
+    if common:
+        statement = sql.SQL("SELECT tsv FROM {}").format(table).as_string(conn)
+        conn.execute(
+            """UPDATE index_versions SET checks = checks || jsonb_build_object('common_lexemes',
+                   (SELECT coalesce(jsonb_agg(word ORDER BY word), '[]') FROM ts_stat(%s)
+                    WHERE ndoc > greatest(50, 0.05 * (SELECT rows FROM index_versions WHERE version = %s))))
+               WHERE version = %s""",
+            (statement, version.version, version.version),
+        )
 
 
 def _count(conn: psycopg.Connection, name: str) -> int:
@@ -263,7 +275,7 @@ def _check(
 def _switch_readers(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats) -> None:
     """One transaction: the view now reads the new table; the old live one stays as previous."""
     versions.mark(conn, version.version, "building", rows=stats.rows, checks=stats.checks)
-    _record_configs(conn, version)
+    _record_configs(conn, version, common=True)
     point_view(conn, version.name)
     for stale in versions.promote(conn, BACKEND, version.version):  # older versions, failed or crashed builds
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stale.name)))

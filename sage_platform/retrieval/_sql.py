@@ -60,15 +60,18 @@ class LiveConfigs:
         self.db = db
         self.ttl = ttl
         self._value: list[str] = []
+        self.common_lexemes: list[str] = []
         self._read_at = float("-inf")
 
     def get(self, conn: psycopg.Connection) -> list[str]:
         now = time.monotonic()
         if now - self._read_at > self.ttl:
             row = conn.execute(
-                """SELECT checks->'ts_configs' FROM index_versions WHERE backend = 'pgvector' AND status = 'live'"""
+                """SELECT checks->'ts_configs', checks->'common_lexemes' FROM index_versions
+                   WHERE backend = 'pgvector' AND status = 'live'"""
             ).fetchone()
             self._value = sorted(row[0]) if row and row[0] else []
+            self.common_lexemes = list(row[1]) if row and row[1] else []
             self._read_at = now
         return self._value
 
@@ -86,12 +89,13 @@ def tsquery_sql(configs: list[str]) -> sql.Composable:
 
 
 def any_term_tsquery_sql(configs: list[str]) -> sql.Composable:
-    """Any query term: the query's lexemes joined by OR, for when no chunk holds every term."""
+    """Any query term except the index's most common ones, joined by OR, for when no chunk holds every term."""
     if not configs:
         return sql.SQL("''::tsquery")
     template = (
         "(SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery"
-        " FROM unnest(tsvector_to_array(to_tsvector({config}::regconfig, {text}))) AS lexeme)"
+        " FROM unnest(tsvector_to_array(to_tsvector({config}::regconfig, {text}))) AS lexeme"
+        " WHERE lexeme <> ALL(%(common_lexemes)s::text[]))"
     )
     return sql.SQL(" || ").join(_parsed(c, template) for c in configs)
 

@@ -36,7 +36,7 @@ class HybridRetriever:
         *,
         dense_depth: int = 50,
         sparse_depth: int = 50,
-        max_candidates: int = 400,
+        max_candidates: int = 200,
         ef_search: int = 100,
         reranker: Reranker | None = None,
         default_config: str = DEFAULT_CONFIG,
@@ -95,7 +95,8 @@ class HybridRetriever:
             values = {
                 **params,
                 **query_params(query, self.default_config),
-                "k": self.sparse_depth,
+                "common_lexemes": self._configs.common_lexemes,
+                "k": k,  # any-term matches join only when fewer than k chunks hold every term
                 "vector": np.asarray(vector, dtype=np.float32),
                 "dense_depth": self.dense_depth,
                 "sparse_depth": self.sparse_depth,

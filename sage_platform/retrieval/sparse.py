@@ -8,7 +8,7 @@ thousands, which is where ranked full text gets its long tail.
 
 Usage::
 
-    retriever = SparseRetriever(db, max_candidates=400)
+    retriever = SparseRetriever(db, max_candidates=200)
     hits = retriever.search("incremental ingestion", k=10)
 """
 
@@ -51,8 +51,8 @@ def sparse_candidates_sql(configs: list[str], where: sql.Composable) -> sql.Comp
                  AND NOT (ci.tsv @@ q.every_term) AND {where}
                LIMIT %(max_candidates)s),
            sparse AS (
-               SELECT m.chunk_id, ts_rank_cd(m.tsv, q.any_term) AS score,
-                      row_number() OVER (ORDER BY m.tier, ts_rank_cd(m.tsv, q.any_term) DESC, m.chunk_id) AS rank
+               SELECT m.chunk_id, ts_rank(m.tsv, q.every_term || q.any_term) AS score,
+                      row_number() OVER (ORDER BY m.tier, ts_rank(m.tsv, q.every_term || q.any_term) DESC, m.chunk_id) AS rank
                FROM (SELECT chunk_id, tsv, 1 AS tier FROM strict
                      UNION ALL SELECT chunk_id, tsv, 2 AS tier FROM loose) m, q)"""
     ).format(
@@ -67,7 +67,7 @@ def sparse_candidates_sql(configs: list[str], where: sql.Composable) -> sql.Comp
 class SparseRetriever:
     name = "sparse"
 
-    def __init__(self, db: Database, *, max_candidates: int = 400, default_config: str = DEFAULT_CONFIG) -> None:
+    def __init__(self, db: Database, *, max_candidates: int = 200, default_config: str = DEFAULT_CONFIG) -> None:
         self.db = db
         self.max_candidates = max_candidates
         self.default_config = default_config
@@ -91,6 +91,7 @@ class SparseRetriever:
             values = {
                 **params,
                 **query_params(query, self.default_config),
+                "common_lexemes": self._configs.common_lexemes,
                 "k": k,
                 "max_candidates": max(self.max_candidates, k),
             }
