@@ -149,7 +149,10 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from sage_platform.doctor import FAIL, run_checks
 
-    checks = run_checks(_apply_flags(args))
+    settings = _apply_flags(args)
+    if args.settings:
+        print(json.dumps(settings.public_dict(), indent=2))  # secrets masked
+    checks = run_checks(settings)
     for check in checks:
         print(f"[{check.verdict:<4}] {check.name:<9} {check.detail}")
     failed = [c.name for c in checks if c.verdict == FAIL]
@@ -208,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     importer.set_defaults(func=_cmd_datasets)
 
     doctor = commands.add_parser("doctor", help="check Python, database, pgvector, embedder and LLM settings")
+    doctor.add_argument("--settings", action="store_true", help="also print the effective settings, secrets masked")
     _add_common(doctor)
     doctor.set_defaults(func=_cmd_doctor)
     return parser

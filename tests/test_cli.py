@@ -52,6 +52,17 @@ def test_doctor_gives_a_verdict_for_each_part(env: dict[str, str], capsys: pytes
     assert out.rstrip().endswith("verdict: ready")
 
 
+def test_doctor_prints_settings_with_secrets_masked(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAGE_DEFAULT_LLM_API_KEY", "sk-never-printed")
+    main(["doctor", "--settings", "--chunk-size", "150"])
+    out = capsys.readouterr().out
+    shown = json.loads(out[: out.index("\n}") + 2])
+    assert shown["chunk_size"] == 150 and shown["default_llm_api_key"] == "***"
+    assert "sk-never-printed" not in out
+
+
 def test_doctor_fails_clearly_on_an_unreachable_database(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

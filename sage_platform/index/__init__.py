@@ -1,6 +1,6 @@
 """Search indexes: versioned pgvector tables (HNSW + full text), Elasticsearch, binary COPY."""
 
-from sage_platform.index.copy_binary import vector_rows_payload, vector_rows_pieces
+from sage_platform.index.copy_binary import vector_rows_pieces
 from sage_platform.index.pgvector import (
     LIVE_VIEW,
     IndexCheckFailed,
@@ -13,10 +13,7 @@ from sage_platform.index.pgvector import (
     sync_pgvector_index,
 )
 
-INDEX_TABLE = LIVE_VIEW
-
 __all__ = [
-    "INDEX_TABLE",
     "LIVE_VIEW",
     "IndexCheckFailed",
     "IndexChecks",
@@ -26,6 +23,5 @@ __all__ = [
     "rebuild_pgvector_index",
     "rollback_pgvector_index",
     "sync_pgvector_index",
-    "vector_rows_payload",
     "vector_rows_pieces",
 ]

@@ -35,11 +35,6 @@ def vector_rows_pieces(keys: list[str], vectors: np.ndarray, rows_per_piece: int
     yield _TRAILER
 
 
-def vector_rows_payload(keys: list[str], vectors: np.ndarray) -> bytes:
-    """Binary COPY data for rows ``(text key, vector)`` in one buffer; all keys must have one length."""
-    return b"".join(vector_rows_pieces(keys, vectors))
-
-
 def _rows(keys: list[str], vectors: np.ndarray) -> bytes:
     count, dim = vectors.shape
     if count == 0:

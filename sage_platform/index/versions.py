@@ -76,15 +76,6 @@ def promote(conn: psycopg.Connection, backend: str, version: int) -> list[IndexV
     return [IndexVersion(*row) for row in rows]
 
 
-def versions(conn: psycopg.Connection, backend: str) -> list[IndexVersion]:
-    rows = conn.execute(
-        """SELECT version, backend, name, model, dim, status FROM index_versions
-           WHERE backend = %s ORDER BY version""",
-        (backend,),
-    ).fetchall()
-    return [IndexVersion(*row) for row in rows]
-
-
 def check_results(
     rows: int, chunk_count: int, recall: Callable[[], float], *, min_recall: float, k: int
 ) -> tuple[dict[str, Any], str | None]:
