@@ -35,9 +35,10 @@ LANGUAGE_CONFIGS = {
     **dict.fromkeys(("zh", "ja", "ko", "chinese", "japanese", "korean", "cjk"), CJK_CONFIG),
 }  # fmt: skip
 
-_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
-_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+# Kana, CJK ideographs (with extension A and compatibility), Hangul: the scripts written without spaces.
+CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
+_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
@@ -81,8 +82,8 @@ def searchable_text(text: str, config: str) -> str | None:
     return None
 
 
-def has_cjk(text: str) -> bool:
-    return bool(_CJK_CHAR.search(text))
+def has_cjk(*texts: str) -> bool:
+    return any(_CJK_CHAR.search(text) for text in texts)
 
 
 def has_search_terms(query: str) -> bool:

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_CJK = re.compile(f"[{_CJK_CLASS}]")
-_MIXED_TOKENS = re.compile(f"[{_CJK_CLASS}]|[^\\s{_CJK_CLASS}]+")  # a CJK character, or a run of others
+from sage_platform.text_search import CJK_CLASS, has_cjk
+
+_MIXED_TOKENS = re.compile(f"[{CJK_CLASS}]|[^\\s{CJK_CLASS}]+")  # a CJK character, or a run of others
 _CJK_PUNCTUATION = "，。！？、；：（）《》“”‘’「」『』【】…—·"
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -49,10 +49,6 @@ def _validate(predictions: Sequence[Any], references: Sequence[Any]) -> list[lis
     return refs
 
 
-def has_cjk(*texts: str) -> bool:
-    return any(_CJK.search(text) for text in texts)
-
-
 def corpus_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
     """sacrebleu corpus BLEU (0–100); the ``zh`` tokenizer when the text is Chinese."""
     import sacrebleu
@@ -70,7 +66,7 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[Sequence[str]])
 class _CharTokenizer:
     """rouge_score drops non-Latin text; for CJK every character is a token, other runs are words."""
 
-    _TOKENS = re.compile(f"[{_CJK_CLASS}]|[a-z0-9]+")
+    _TOKENS = re.compile(f"[{CJK_CLASS}]|[a-z0-9]+")
 
     def tokenize(self, text: str) -> list[str]:
         return self._TOKENS.findall(text.lower())
