@@ -95,6 +95,8 @@ class Database:
 def _configure_reader(conn: psycopg.Connection) -> None:
     register_vector(conn)
     conn.execute("SET hnsw.iterative_scan = strict_order")
+    # Searches are short: compiling one with JIT costs more than it can save, and makes the tail.
+    conn.execute("SET jit = off")
 
 
 def ensure_database(server_url: str, name: str) -> None:
