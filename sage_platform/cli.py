@@ -3,6 +3,7 @@
 sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one materialization
 sage materialize   the whole asset graph once, no UI; non-zero exit on failure
 sage report        the last evaluation
+sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
 
@@ -39,11 +40,23 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
 
 
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    from sage_platform.server.flags import SERVER_FLAGS
+
+    group = parser.add_argument_group("agent server (flag > SAGE_* environment > default)")
+    for flag, (dest, kind, help_text) in SERVER_FLAGS.items():
+        if kind is None:
+            group.add_argument(flag, dest=dest, action="store_const", const="true", default=None, help=help_text)
+        else:
+            group.add_argument(flag, dest=dest, type=kind, default=None, help=help_text)
+
+
 def _apply_flags(args: argparse.Namespace) -> Any:
     """Export given flags as SAGE_* so child processes (Dagster's) see the same settings."""
     from sage_platform.config import Settings
+    from sage_platform.server.flags import SERVER_FLAGS
 
-    for dest, _, _ in _COMMON_FLAGS.values():
+    for dest, _, _ in (*_COMMON_FLAGS.values(), *SERVER_FLAGS.values()):
         value = getattr(args, dest, None)
         if value is not None:
             os.environ[f"SAGE_{dest.upper()}"] = str(value)
@@ -55,10 +68,10 @@ def _apply_flags(args: argparse.Namespace) -> Any:
 def _cmd_up(args: argparse.Namespace) -> int:
     from sage_platform import runtime
 
-    if args.host:
-        os.environ["SAGE_DAGSTER_HOST"] = args.host
-    if args.port:
-        os.environ["SAGE_DAGSTER_PORT"] = str(args.port)
+    if args.dagster_host:
+        os.environ["SAGE_DAGSTER_HOST"] = args.dagster_host
+    if args.dagster_port:
+        os.environ["SAGE_DAGSTER_PORT"] = str(args.dagster_port)
     return runtime.up(_apply_flags(args), materialize=not args.no_materialize)
 
 
@@ -68,6 +81,17 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     ok = runtime.materialize_graph(_apply_flags(args), log_level=args.log_level)
     print("materialization succeeded" if ok else "materialization FAILED", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from sage_platform.server import serve
+    from sage_platform.server.network import check_bind
+
+    settings = _apply_flags(args)
+    check_bind(settings)
+    print(f"Sage agent server on http://{settings.host}:{settings.port} (chat page at /, API docs at /docs)")
+    serve(settings)
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -168,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser("up", help="run the platform: embedded Postgres, Dagster UI, one materialization")
-    up.add_argument("--host", help="Dagster UI address (SAGE_DAGSTER_HOST, default 127.0.0.1)")
-    up.add_argument("--port", type=int, help="Dagster UI port (SAGE_DAGSTER_PORT, default 3000)")
+    up.add_argument("--host", dest="dagster_host", help="Dagster UI address (SAGE_DAGSTER_HOST, default 127.0.0.1)")
+    up.add_argument("--port", dest="dagster_port", type=int, help="Dagster UI port (SAGE_DAGSTER_PORT, default 3000)")
     up.add_argument("--no-materialize", action="store_true", help="start the UI without materializing")
     _add_common(up)
     up.set_defaults(func=_cmd_up)
@@ -178,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     materialize.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     _add_common(materialize)
     materialize.set_defaults(func=_cmd_materialize)
+
+    serve = commands.add_parser("serve", help="the streaming agent server: /api/stream, chat page, MCP tools")
+    _add_server_flags(serve)
+    _add_common(serve)
+    serve.set_defaults(func=_cmd_serve)
 
     report = commands.add_parser("report", help="print the last evaluation")
     report.add_argument("--json", action="store_true", help="the whole report as JSON")

@@ -69,6 +69,30 @@ class Settings(BaseSettings):
     default_llm_model_name: str | None = None
     default_llm_max_tokens: int = Field(512, gt=0)
     default_llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    default_llm_top_p: float = Field(1.0, gt=0.0, le=1.0)
+    default_llm_timeout: float = Field(60.0, gt=0, description="Seconds an LLM call may take.")
+    default_llm_max_retries: int = Field(2, ge=0, description="Retries of 429/5xx LLM answers, with backoff.")
+
+    # The streaming agent server (sage serve).
+    host: str = Field("127.0.0.1", description="Agent server address; loopback unless asked otherwise.")
+    port: int = Field(8080, gt=0, lt=65536, description="Agent server port.")
+    workspace: Path | None = Field(None, description="Agent working folder; defaults to data_dir/workspace.")
+    logs_dir: Path | None = Field(None, description="Server logs; defaults to data_dir/logs.")
+    max_model_len: int = Field(8192, gt=256, description="Context window the prompt must fit, in tokens.")
+    context_history_ratio: float = Field(0.2, gt=0, lt=1, description="Share of the window for older history.")
+    context_active_ratio: float = Field(0.3, gt=0, lt=1, description="Share for the recent turns.")
+    context_max_new_message_ratio: float = Field(0.5, gt=0, lt=1, description="Share for the new message.")
+    context_recent_turns: int = Field(3, ge=0, description="Turns always kept whole, newest first.")
+    memory_type: Literal["session", "user"] = Field("session", description="Recall per session or per user.")
+    db_type: Literal["postgres", "file", "memory"] = Field("postgres", description="Where sessions are stored.")
+    mcp_config_path: Path = Field(Path("mcp_setting.json"), description="MCP servers preloaded at start.")
+    no_auth: bool = Field(False, description="Serve /api without bearer keys even when SAGE_API_KEYS is set.")
+    api_keys: SecretStr | None = Field(None, description="Comma-separated bearer keys for /api.")
+    enable_trace: bool = Field(False, description="Export OpenTelemetry traces (OTLP over HTTP).")
+    trace_jaeger_url: str | None = Field(None, description="OTLP endpoint, e.g. http://127.0.0.1:4318.")
+    max_request_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413.")
+    agent_max_steps: int = Field(8, gt=0, description="Model calls per agent run.")
+    tool_timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take.")
 
     dagster_host: str = "127.0.0.1"
     dagster_port: int = Field(3000, gt=0, lt=65536)
@@ -88,11 +112,23 @@ class Settings(BaseSettings):
         return check_retriever_name(value)
 
     @field_validator(
-        "database_url", "dagster_database_url", "embedding_base_url", "default_llm_api_base_url", "elasticsearch_url"
+        "database_url",
+        "dagster_database_url",
+        "embedding_base_url",
+        "default_llm_api_base_url",
+        "elasticsearch_url",
+        "trace_jaeger_url",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _context_ratios_fit(self) -> Settings:
+        total = self.context_history_ratio + self.context_active_ratio + self.context_max_new_message_ratio
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"context ratios add up to {total:.2f}; they must not exceed 1")
+        return self
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
@@ -117,6 +153,18 @@ class Settings(BaseSettings):
     @property
     def dagster_home(self) -> Path:
         return self.data_dir.resolve() / "dagster"
+
+    @property
+    def workspace_dir(self) -> Path:
+        return (self.workspace or self.data_dir / "workspace").resolve()
+
+    @property
+    def server_logs_dir(self) -> Path:
+        return (self.logs_dir or self.data_dir / "logs").resolve()
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.enable_trace or self.trace_jaeger_url is not None
 
     @property
     def elasticsearch_configured(self) -> bool:

@@ -1,0 +1,73 @@
+"""The agent server's FastAPI application.
+
+``POST /api/stream`` (NDJSON), ``POST /api/chat``, resume, interrupt, sessions, MCP server
+management, ``GET /health``, the chat page at ``/`` and OpenAPI at ``/docs``.
+
+Usage::
+
+    app = create_app(Settings())
+    uvicorn.run(app, host="127.0.0.1", port=8080)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from sage_platform import __version__
+from sage_platform.config import Settings
+from sage_platform.server.deps import require_key, state_of
+from sage_platform.server.limits import BodyLimitMiddleware
+from sage_platform.server.routes_mcp import router as mcp_router
+from sage_platform.server.routes_stream import router as stream_router
+from sage_platform.server.state import ServerState
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from sage_platform.server.tracing import configure_tracing
+
+        configure_tracing(settings)
+        app.state.sage = state or ServerState.create(settings)
+        await app.state.sage.start()
+        try:
+            yield
+        finally:
+            await app.state.sage.close()
+
+    app = FastAPI(
+        title="Sage agent server",
+        version=__version__,
+        description="Streaming agent runs with tools (built-in and MCP), session and user memory.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.include_router(stream_router, prefix="/api", dependencies=[Depends(require_key)])
+    app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(require_key)])
+
+    @app.get("/health", tags=["health"])
+    async def health(request: Request) -> dict[str, Any]:
+        sage = state_of(request)
+        return {
+            "status": "ok",
+            "version": __version__,
+            "active_streams": len(sage.agent.runs.active),
+            "mcp_servers": {name: s.status for name, s in sage.mcp.servers.items()},
+            "auth": sage.keys.enabled,
+        }
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

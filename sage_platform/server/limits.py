@@ -1,0 +1,61 @@
+"""A request-body limit as plain ASGI middleware: bodies over ``max_bytes`` get 413 before any handler.
+
+Both a declared ``Content-Length`` and the bytes actually received are checked, so a chunked
+upload cannot slip past the limit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send: Any) -> None:
+        body = json.dumps(
+            {"detail": f"request body is larger than SAGE_MAX_REQUEST_BYTES ({self.max_bytes} bytes)"}
+        ).encode()
+        await send(
+            {"type": "http.response.start", "status": 413,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}
+        )  # fmt: skip
+        await send({"type": "http.response.body", "body": body})

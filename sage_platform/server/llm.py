@@ -1,0 +1,176 @@
+"""The OpenAI-compatible chat client of the agent loop: streaming, function tools, retries.
+
+One ``AsyncOpenAI`` client (and its connection pool) per endpoint and key, shared by every request.
+The SDK retries 429 and 5xx answers with exponential backoff before the stream starts.
+
+Usage::
+
+    llm = LLMClients(settings)
+    async for event in llm.stream(llm.resolve(None), messages, tools):
+        ...   # TextDelta | ReasoningDelta | ToolCallsDone | Usage
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sage_platform.config import Settings
+from sage_platform.server.schemas import LLMModelConfig
+
+
+class LLMNotConfigured(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    model: str
+    base_url: str | None
+    api_key: str | None
+    max_tokens: int
+    temperature: float
+    top_p: float
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ReasoningDelta:
+    text: str
+
+
+@dataclass
+class ToolCallsDone:
+    calls: list[dict[str, Any]]  # OpenAI shape: id, type, function {name, arguments}
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+@dataclass
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class LLMClients:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[tuple[str | None, str | None], Any] = {}
+
+    def resolve(self, override: LLMModelConfig | None) -> ModelChoice:
+        s, o = self.settings, override or LLMModelConfig()
+        default_key = s.default_llm_api_key.get_secret_value() if s.default_llm_api_key else None
+        model = o.model or s.default_llm_model_name
+        base_url = o.base_url or s.default_llm_api_base_url
+        if not model or not (base_url or o.api_key or default_key):
+            raise LLMNotConfigured(
+                "no LLM configured: set SAGE_DEFAULT_LLM_MODEL_NAME and SAGE_DEFAULT_LLM_API_BASE_URL "
+                "(or pass llm_model_config)"
+            )
+        return ModelChoice(
+            model=model,
+            base_url=base_url,
+            api_key=o.api_key.get_secret_value() if o.api_key else default_key,
+            max_tokens=o.max_tokens or s.default_llm_max_tokens,
+            temperature=s.default_llm_temperature if o.temperature is None else o.temperature,
+            top_p=s.default_llm_top_p if o.top_p is None else o.top_p,
+        )
+
+    def client(self, choice: ModelChoice) -> Any:
+        key = (choice.base_url, choice.api_key)
+        if key not in self._clients:
+            from openai import AsyncOpenAI
+
+            self._clients[key] = AsyncOpenAI(
+                base_url=choice.base_url,
+                api_key=choice.api_key or "unused",
+                max_retries=self.settings.default_llm_max_retries,
+                timeout=self.settings.default_llm_timeout,
+            )
+        return self._clients[key]
+
+    async def stream(
+        self, choice: ModelChoice, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
+    ) -> AsyncIterator[TextDelta | ReasoningDelta | ToolCallsDone | Usage]:
+        extra: dict[str, Any] = {"tools": tools, "parallel_tool_calls": True} if tools else {}
+        response = await self.client(choice).chat.completions.create(
+            model=choice.model,
+            messages=messages,
+            max_tokens=choice.max_tokens,
+            temperature=choice.temperature,
+            top_p=choice.top_p,
+            stream=True,
+            stream_options={"include_usage": True},
+            **extra,
+        )
+        calls: dict[int, _PartialCall] = {}
+        async with response:
+            async for chunk in response:
+                if chunk.usage is not None:
+                    yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                reasoning = (delta.model_extra or {}).get("reasoning_content")
+                if reasoning:
+                    yield ReasoningDelta(reasoning)
+                if delta.content:
+                    yield TextDelta(delta.content)
+                for call in delta.tool_calls or []:
+                    partial = calls.setdefault(call.index, _PartialCall())
+                    partial.id = call.id or partial.id
+                    if call.function is not None:
+                        partial.name = call.function.name or partial.name
+                        partial.arguments.append(call.function.arguments or "")
+        if calls:
+            yield ToolCallsDone(
+                [
+                    {
+                        "id": p.id or f"call_{i}",
+                        "type": "function",
+                        "function": {"name": p.name, "arguments": "".join(p.arguments) or "{}"},
+                    }
+                    for i, p in sorted(calls.items())
+                ]  # fmt: skip
+            )
+
+    async def complete(self, choice: ModelChoice, messages: list[dict[str, Any]]) -> str:
+        response = await self.client(choice).chat.completions.create(
+            model=choice.model, messages=messages, max_tokens=choice.max_tokens, temperature=0.0
+        )
+        return (response.choices[0].message.content or "").strip()
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """A tool call's JSON arguments; anything else is an error for the tool result, not a crash."""
+    value = json.loads(raw or "{}")
+    if not isinstance(value, dict):
+        raise ValueError(f"tool arguments must be a JSON object, got {type(value).__name__}")
+    return value

@@ -1,0 +1,65 @@
+"""The NDJSON stream's messages: one JSON object per line, ending with ``stream_end``.
+
+Usage::
+
+    line = encode(stream_message("assistant_text", session_id, content="Hel", message_id=mid))
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Literal
+
+MessageType = Literal[
+    "assistant_text",
+    "reasoning_content",
+    "tool_call",
+    "tool_call_result",
+    "final_answer",
+    "token_usage",
+    "error",
+]
+ROLE_OF: dict[str, str] = {
+    "assistant_text": "assistant",
+    "reasoning_content": "assistant",
+    "tool_call": "assistant",
+    "tool_call_result": "tool",
+    "final_answer": "assistant",
+    "token_usage": "system",
+    "error": "system",
+}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def stream_message(
+    kind: MessageType,
+    session_id: str,
+    *,
+    content: Any = None,
+    message_id: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    tool_call_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "role": ROLE_OF[kind],
+        "content": content,
+        "tool_calls": tool_calls,
+        "tool_call_id": tool_call_id,
+        "message_id": message_id or new_id(),
+        "session_id": session_id,
+        "timestamp": time.time(),
+    }
+
+
+def stream_end(session_id: str, total_stream_count: int) -> dict[str, Any]:
+    return {"type": "stream_end", "session_id": session_id, "total_stream_count": total_stream_count}
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,116 @@
+"""Agent runs over HTTP: stream, whole answer, resume, interrupt, and the session history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from sage_platform.server.agent import UnknownTools
+from sage_platform.server.budget import ContextTooLong
+from sage_platform.server.deps import state_of
+from sage_platform.server.llm import LLMNotConfigured
+from sage_platform.server.messages import encode
+from sage_platform.server.runs import Run, SessionBusy
+from sage_platform.server.schemas import StreamRequest
+
+router = APIRouter(tags=["agent"])
+NDJSON = "application/x-ndjson"
+
+
+def _start(request: Request, body: StreamRequest) -> Run:
+    agent = state_of(request).agent
+    try:
+        return agent.start(agent.prepare(body))
+    except LLMNotConfigured as error:
+        raise HTTPException(503, str(error)) from error
+    except (UnknownTools, ContextTooLong) as error:
+        raise HTTPException(400, str(error)) from error
+    except SessionBusy as error:
+        raise HTTPException(409, str(error)) from error
+
+
+async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
+    """The run's messages as NDJSON lines. The requester going away stops the run it started."""
+    try:
+        async for message in run.follow(start):
+            yield encode(message)
+    finally:
+        if owner and not run.done:
+            run.cancel("client disconnected")
+
+
+@router.post("/stream", response_class=StreamingResponse, summary="Run the agent, streamed as NDJSON")
+async def stream(request: Request, body: StreamRequest) -> StreamingResponse:
+    run = _start(request, body)
+    headers = {"X-Session-Id": run.session_id, "Cache-Control": "no-store"}
+    return StreamingResponse(_follow(run, 0, owner=True), media_type=NDJSON, headers=headers)
+
+
+@router.post("/chat", summary="Run the agent, answered whole")
+async def chat(request: Request, body: StreamRequest) -> dict[str, Any]:
+    run = _start(request, body)
+    try:
+        messages = [m async for m in run.follow(0)]
+    finally:
+        if not run.done:
+            run.cancel("client disconnected")
+    final = next((m["content"] for m in reversed(messages) if m["type"] == "final_answer"), None)
+    errors = [m["content"] for m in messages if m["type"] == "error"]
+    return {"session_id": run.session_id, "final_answer": final, "errors": errors, "messages": messages}
+
+
+@router.get("/stream/resume/{session_id}", response_class=StreamingResponse, summary="Replay a stream from N")
+async def resume(request: Request, session_id: str, last_index: int = Query(0, ge=0)) -> StreamingResponse:
+    sage = state_of(request)
+    run = sage.agent.runs.get(session_id)
+    if run is not None:
+        return StreamingResponse(_follow(run, last_index, owner=False), media_type=NDJSON)
+    finished = await run_in_threadpool(sage.store.last_run, session_id)
+    if finished is None:
+        raise HTTPException(404, f"no stream recorded for session {session_id}")
+    lines = [encode(m) for m in finished.events[last_index:]]
+    return StreamingResponse(iter(lines), media_type=NDJSON)
+
+
+@router.post("/sessions/{session_id}/interrupt", summary="Stop a running stream")
+async def interrupt(request: Request, session_id: str) -> dict[str, Any]:
+    run = state_of(request).agent.runs.get(session_id)
+    if run is None:
+        raise HTTPException(404, f"session {session_id} has no running stream")
+    return {"session_id": session_id, "interrupted": run.cancel("interrupted by request")}
+
+
+@router.get("/sessions", summary="Sessions, newest first")
+async def sessions(
+    request: Request, user_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    sage = state_of(request)
+    rows = await run_in_threadpool(sage.store.list_sessions, user_id, limit)
+    return [{**r, "running": r["session_id"] in sage.agent.runs.active} for r in rows]
+
+
+@router.get("/sessions/{session_id}/messages", summary="A session's history (OpenAI shape)")
+async def session_messages(request: Request, session_id: str) -> dict[str, Any]:
+    sage = state_of(request)
+    history = await run_in_threadpool(sage.store.history, session_id)
+    if not history.messages and not await run_in_threadpool(sage.store.session_exists, session_id):
+        raise HTTPException(404, f"no session {session_id}")
+    return {
+        "session_id": session_id,
+        "summary": history.summary,
+        "messages": [{"seq": m.seq, "tokens": m.tokens, **m.message} for m in history.messages],
+    }
+
+
+@router.get("/tools", summary="Tools the agent can call, with availability")
+async def tools(request: Request) -> list[dict[str, Any]]:
+    sage = state_of(request)
+    listed = [t.public() for t in sage.agent.tools_for().values()]
+    for server in sage.mcp.servers.values():
+        if server.status != "connected":
+            listed.extend({**t.public(), "available": False, "reason": server.reason} for t in server.tools.values())
+    return listed

@@ -1,0 +1,96 @@
+"""Running agent streams: one per session at a time, followed live, replayed from any index.
+
+A run publishes messages into its buffer; any number of followers read from their own offset.
+The session stays locked until the run ends, however it ends (answer, error, interrupt or a
+client that went away), so an interrupted session never hangs the next request.
+
+Usage::
+
+    run = runs.start(session_id, lambda run: agent_loop(run))
+    async for message in run.follow(0):
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from sage_platform.server.messages import new_id
+
+
+class SessionBusy(RuntimeError):
+    pass
+
+
+class Run:
+    def __init__(self, session_id: str) -> None:
+        self.run_id = new_id()
+        self.session_id = session_id
+        self.started_at = time.time()
+        self.events: list[dict[str, Any]] = []
+        self.done = False
+        self.cancel_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    def publish(self, message: dict[str, Any]) -> None:
+        self.events.append(message)
+        self._wake()
+
+    def finish(self) -> None:
+        self.done = True
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def follow(self, start: int = 0) -> AsyncIterator[dict[str, Any]]:
+        index = max(0, start)
+        while True:
+            while index < len(self.events):
+                yield self.events[index]
+                index += 1
+            if self.done:
+                return
+            await self._changed.wait()
+
+    def cancel(self, reason: str) -> bool:
+        if self.done or self.task is None or self.task.done():
+            return False
+        self.cancel_reason = reason
+        self.task.cancel()
+        return True
+
+
+class RunRegistry:
+    def __init__(self) -> None:
+        self.active: dict[str, Run] = {}
+
+    def start(self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]]) -> Run:
+        if session_id in self.active:
+            raise SessionBusy(f"session {session_id} already has a running stream; interrupt it or resume it")
+        run = Run(session_id)
+        self.active[session_id] = run
+
+        async def runner() -> None:
+            try:
+                await body(run)
+            finally:
+                self.active.pop(session_id, None)
+                run.finish()
+
+        run.task = asyncio.create_task(runner(), name=f"agent-{session_id}")
+        return run
+
+    def get(self, session_id: str) -> Run | None:
+        return self.active.get(session_id)
+
+    async def close(self) -> None:
+        runs = list(self.active.values())
+        for run in runs:
+            run.cancel("server shutting down")
+        await asyncio.gather(*(r.task for r in runs if r.task), return_exceptions=True)

@@ -1,0 +1,85 @@
+"""What one server process shares across requests: settings, store, LLM clients, tools, runs.
+
+Usage::
+
+    state = ServerState.create(settings)     # in the app's lifespan
+    await state.start(); ...; await state.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sage_platform.config import Settings
+from sage_platform.server.agent import Agent
+from sage_platform.server.auth import ApiKeys
+from sage_platform.server.budget import TokenCounter
+from sage_platform.server.llm import LLMClients
+from sage_platform.server.mcp_servers import McpRegistry
+from sage_platform.server.runs import RunRegistry
+from sage_platform.server.store import SessionStore
+from sage_platform.server.tools import Tool, builtin_tools
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    platform: Any
+    store: SessionStore
+    llm: LLMClients
+    mcp: McpRegistry
+    keys: ApiKeys
+    agent: Agent
+    builtins: dict[str, Tool] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings) -> ServerState:
+        from sage_platform.platform import Platform
+        from sage_platform.server.memory import AgentMemory
+
+        platform = Platform(settings)
+        store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
+        builtins = builtin_tools(platform, _LazyMemory(platform, AgentMemory))
+        mcp = McpRegistry()
+        llm = LLMClients(settings)
+
+        def tools() -> dict[str, Tool]:
+            return {**builtins, **mcp.tools()}
+
+        agent = Agent(settings, llm, store, tools, TokenCounter.local(), RunRegistry())
+        return cls(settings, platform, store, llm, mcp, ApiKeys.from_settings(settings), agent, builtins)
+
+    async def start(self) -> None:
+        path = self.settings.mcp_config_path
+        try:
+            count = await self.mcp.load_file(path)
+        except ValueError as error:  # a bad preset file is reported, the server still starts
+            logger.error("MCP preset %s not loaded: %s", path, error)
+        else:
+            if count:
+                logger.info("loaded %d MCP servers from %s", count, path)
+
+    async def close(self) -> None:
+        await self.agent.runs.close()
+        await self.mcp.close()
+        await self.llm.close()
+        await asyncio.to_thread(self.store.close)
+
+
+class _LazyMemory:
+    """Agent memory built on first use: the embedder loads only if remember/recall is called."""
+
+    def __init__(self, platform: Any, factory: Any) -> None:
+        self._platform = platform
+        self._factory = factory
+        self._memory: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._memory is None:
+            self._memory = self._factory(self._platform.db, self._platform.embedder)
+        return getattr(self._memory, name)

@@ -1,0 +1,216 @@
+"""Sessions, their message history and each run's stream, in SQLAlchemy Core.
+
+``db_type`` picks the engine: ``postgres`` (the platform database), ``file`` (SQLite under the
+data directory) or ``memory`` (SQLite in memory). ``SAGE_DATABASE_URL`` may also name MySQL.
+Calls are synchronous; the server runs them in worker threads.
+
+Usage::
+
+    store = SessionStore.from_settings(settings)
+    store.save_turn("s1", "alice", [StoredMessage({"role": "user", "content": "hi"}, 1)], run)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.pool import StaticPool
+
+from sage_platform.config import Settings
+
+metadata = MetaData()
+sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("user_id", String(128), nullable=False, index=True),
+    Column("title", Text, nullable=False, default=""),
+    Column("summary", Text),
+    Column("summary_upto", Integer, nullable=False, default=0),  # history seqs the summary covers
+    Column("message_count", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+messages = Table(
+    "agent_messages",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("message", JSON, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+runs = Table(
+    "agent_runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("session_id", String(128), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+)
+
+
+@dataclass
+class StoredMessage:
+    message: dict[str, Any]
+    tokens: int
+    seq: int = 0
+
+
+@dataclass
+class History:
+    messages: list[StoredMessage] = field(default_factory=list)
+    summary: str | None = None
+    summary_upto: int = 0
+
+
+@dataclass
+class FinishedRun:
+    run_id: str
+    status: str
+    events: list[dict[str, Any]]
+    started_at: float
+
+
+def engine_for(settings: Settings, platform_url: str | None) -> Engine:
+    if settings.db_type == "memory":
+        return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if settings.db_type == "file":
+        path = settings.data_dir.resolve() / "agent_sessions.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+    url = settings.database_url or platform_url
+    if url is None:
+        raise ValueError("db_type postgres needs the platform database (SAGE_DATABASE_URL or the embedded server)")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+class SessionStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, platform_url: str | None = None) -> SessionStore:
+        return cls(engine_for(settings, platform_url))
+
+    def history(self, session_id: str) -> History:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sessions.c.summary, sessions.c.summary_upto).where(sessions.c.session_id == session_id)
+            ).first()
+            if row is None:
+                return History()
+            rows = conn.execute(
+                select(messages.c.seq, messages.c.message, messages.c.tokens)
+                .where(messages.c.session_id == session_id)
+                .order_by(messages.c.seq)
+            ).all()
+        return History([StoredMessage(m, t, s) for s, m, t in rows], row.summary, row.summary_upto)
+
+    def save_turn(
+        self, session_id: str, user_id: str, new: list[StoredMessage], run: FinishedRun, title: str = ""
+    ) -> None:
+        """The turn's messages, the run's stream and the session row, in one transaction."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            count = conn.execute(
+                select(sessions.c.message_count).where(sessions.c.session_id == session_id).with_for_update()
+            ).scalar()
+            if count is None:
+                count = 0
+                conn.execute(
+                    insert(sessions).values(
+                        session_id=session_id,
+                        user_id=user_id,
+                        title=title[:200],
+                        summary_upto=0,
+                        message_count=0,
+                        created_at=now,
+                        updated_at=now,
+                    )  # fmt: skip
+                )
+            if new:
+                conn.execute(
+                    insert(messages),
+                    [
+                        {
+                            "session_id": session_id,
+                            "seq": count + i,
+                            "role": m.message["role"],
+                            "message": m.message,
+                            "tokens": m.tokens,
+                            "created_at": now,
+                        }
+                        for i, m in enumerate(new, start=1)
+                    ],  # fmt: skip
+                )
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.session_id == session_id)
+                .values(message_count=count + len(new), updated_at=now)
+            )
+            conn.execute(
+                insert(runs).values(
+                    run_id=run.run_id,
+                    session_id=session_id,
+                    status=run.status,
+                    events=run.events,
+                    started_at=run.started_at,
+                    finished_at=now,
+                )  # fmt: skip
+            )
+
+    def set_summary(self, session_id: str, summary: str, upto: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sessions).where(sessions.c.session_id == session_id).values(summary=summary, summary_upto=upto)
+            )
+
+    def list_sessions(self, user_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = select(sessions).order_by(sessions.c.updated_at.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(sessions.c.user_id == user_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def session_exists(self, session_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(func.count()).where(sessions.c.session_id == session_id)).scalar()
+        return bool(found)
+
+    def last_run(self, session_id: str) -> FinishedRun | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs.c.run_id, runs.c.status, runs.c.events, runs.c.started_at)
+                .where(runs.c.session_id == session_id)
+                .order_by(runs.c.started_at.desc())
+                .limit(1)
+            ).first()
+        return FinishedRun(row.run_id, row.status, row.events, row.started_at) if row else None
+
+    def close(self) -> None:
+        self.engine.dispose()

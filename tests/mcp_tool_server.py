@@ -1,0 +1,72 @@
+"""A real MCP tool server, built with the official ``mcp`` SDK, for the agent server's tests.
+
+Tools: ``add(a, b)``, ``echo(text)`` and ``explode()`` (always raises). Serve it over streamable
+HTTP on loopback with ``mcp_http_server()``, or over stdio with ``python -m tests.mcp_tool_server``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mcp.server.mcpserver import MCPServer
+
+tools = MCPServer("test-tools")
+
+
+@tools.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tools.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@tools.tool()
+def explode() -> str:
+    """Always fails."""
+    raise RuntimeError("the explode tool exploded")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def uvicorn_thread(app: object, port: int) -> Iterator[str]:
+    """Serve an ASGI app on 127.0.0.1:port in a thread until the block ends."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
+def mcp_http_server() -> Iterator[str]:
+    """The tool server's streamable HTTP endpoint URL."""
+    with uvicorn_thread(tools.streamable_http_app(), free_port()) as base:
+        yield base + "/mcp"
+
+
+if __name__ == "__main__":
+    tools.run("stdio")
