@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sage-installed
 
-.PHONY: install run test lint bench-ingest clean
+.PHONY: install browser run test lint bench-ingest clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+browser:
+	./scripts/install-chromium
+
 run: install
 	$(VENV)/bin/sage up
 
-test: install
+test: install browser
 	$(PY) -m pytest -q
 
 lint: install

@@ -61,7 +61,7 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with code {process.returncode} before serving {url}")
+            raise RuntimeError(f"the process serving {url} exited with code {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -69,7 +69,7 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.5)  # polling a server that is starting up; no event to wait on
-    raise TimeoutError(f"dagster dev did not answer at {url} within {timeout:.0f}s")
+    raise TimeoutError(f"nothing answered at {url} within {timeout:.0f}s")
 
 
 def _reset_sigint() -> None:
@@ -100,7 +100,9 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     dagster: subprocess.Popen[bytes] | None = None
+    agent: subprocess.Popen[bytes] | None = None
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
+    agent_url = f"http://{settings.host}:{settings.port}"
     try:
         print(
             f"[sage] database: {'embedded PostgreSQL in ' + str(settings.pgdata_dir) if settings.embedded_database else 'SAGE_DATABASE_URL'}",
@@ -115,6 +117,11 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         dagster = subprocess.Popen(command, preexec_fn=_reset_sigint, start_new_session=True)
         _wait_for_http(f"{url}/server_info", dagster, timeout=180)
         print(f"[sage] Dagster UI ready: {url}", flush=True)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "sage_platform.cli", "serve"], preexec_fn=_reset_sigint, start_new_session=True
+        )
+        _wait_for_http(f"{agent_url}/health", agent, timeout=120)
+        print(f"[sage] agent server ready: {agent_url} (chat page), API docs {agent_url}/docs", flush=True)
         if materialize:
             print("[sage] materializing the asset graph once", flush=True)
             ok = materialize_graph(settings)
@@ -126,16 +133,20 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         print(f"[sage] runs:         {url}/runs", flush=True)
         print(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}", flush=True)
         print("[sage] up. Press Ctrl-C to stop.", flush=True)
-        while dagster.poll() is None:
+        while dagster.poll() is None and agent.poll() is None:
             time.sleep(1)  # idle loop until a signal arrives; the handler interrupts it
-        print(f"[sage] dagster dev exited with code {dagster.returncode}", flush=True)
-        return dagster.returncode or 1
+        exited, name = (dagster, "dagster dev") if dagster.poll() is not None else (agent, "the agent server")
+        print(f"[sage] {name} exited with code {exited.returncode}", flush=True)
+        return exited.returncode or 1
     except KeyboardInterrupt:
         if not stopping:
             raise
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        if agent is not None:
+            print("[sage] stopping the agent server", flush=True)
+            _stop(agent)
         if dagster is not None:
             print("[sage] stopping dagster dev", flush=True)
             _stop(dagster)

@@ -45,8 +45,9 @@ def _graphql(port: int, query: str) -> dict:
 
 
 def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_DAGSTER_PORT": str(port)}
+    port, agent_port = _free_port(), _free_port()
+    env = {**os.environ, "SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_DAGSTER_PORT": str(port),
+           "SAGE_PORT": str(agent_port)}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "sage_platform.cli", "up"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -70,6 +71,11 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         text = "".join(output)
         assert f"Dagster UI ready: http://127.0.0.1:{port}" in text
         assert "materialization succeeded" in text
+        assert f"agent server ready: http://127.0.0.1:{agent_port}" in text
+        with urllib.request.urlopen(f"http://127.0.0.1:{agent_port}/health", timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{agent_port}/", timeout=10) as response:
+            assert b"<title>Sage chat</title>" in response.read()
 
         runs = _graphql(port, "{ runsOrError { ... on Runs { results { jobName status } } } }")
         assert {"jobName": "rag_job", "status": "SUCCESS"} in runs["runsOrError"]["results"]
@@ -83,6 +89,7 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
 
         children = psutil.Process(process.pid).children(recursive=True)
         assert any("dagster" in " ".join(c.cmdline()) for c in children)
+        assert any("serve" in c.cmdline() for c in children)
         postgres_pid = int((tmp_path / "data" / "pg" / "postmaster.pid").read_text().split()[0])
     finally:
         process.send_signal(signal.SIGINT)

@@ -1,0 +1,60 @@
+"""The chat page in real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.chat_stub import ChatStub
+from tests.server.conftest import AgentClient
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (scripts/install-chromium)")
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def test_the_page_streams_the_answer_and_folds_tool_calls(server: AgentClient, llm: ChatStub, page: Any) -> None:
+    page.goto(server.url + "/")
+    page.fill("#question", '[[tool:remember {"text": "Ada likes tea"}]] [[hold]] remember that')
+    page.click("#send")
+    # Text is on the page while the model is still streaming: rendered as it arrives.
+    page.wait_for_selector("details.tool-call")
+    assert llm.holding.wait(15)
+    streaming = page.locator(".message.assistant").last
+    streaming.wait_for()
+    page.wait_for_function("document.querySelector('.message.assistant').textContent.includes('results:')")
+    assert page.locator(".message.assistant.final").count() == 0
+    llm.release()
+    page.wait_for_selector(".message.assistant.final")
+
+    assert "remember" in page.locator("details.tool-call summary").first.inner_text()
+    result = page.locator("details.tool-result")
+    assert "✓ remember result" in result.first.inner_text()
+    assert result.first.get_attribute("open") is None  # folded until clicked
+    assert "Ada likes tea" in page.locator(".message.assistant.final").inner_text()
+    session = page.locator("#session").inner_text()
+    assert session.startswith("session ")
+
+    # The session is kept: the next question goes to the same one.
+    page.fill("#question", "and now?")
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('.message.assistant.final').length === 2")
+    sessions = server.get("/api/sessions").json()
+    assert len(sessions) == 1 and session == f"session {sessions[0]['session_id']}"
+    assert sessions[0]["message_count"] == 6  # two questions, a tool call, its result, two answers
