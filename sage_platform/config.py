@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     context_recent_turns: int = Field(3, ge=0, description="Turns always kept whole, newest first.")
     memory_type: Literal["session", "user"] = Field("session", description="Recall per session or per user.")
     db_type: Literal["postgres", "file", "memory"] = Field("postgres", description="Where sessions are stored.")
+    session_database_url: str | None = Field(
+        None, description="Any SQLAlchemy URL (e.g. mysql+pymysql://) for sessions instead of the platform database."
+    )
     mcp_config_path: Path = Field(Path("mcp_setting.json"), description="MCP servers preloaded at start.")
     no_auth: bool = Field(False, description="Serve /api without bearer keys even when SAGE_API_KEYS is set.")
     api_keys: SecretStr | None = Field(None, description="Comma-separated bearer keys for /api.")
@@ -118,6 +121,7 @@ class Settings(BaseSettings):
         "default_llm_api_base_url",
         "elasticsearch_url",
         "trace_jaeger_url",
+        "session_database_url",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

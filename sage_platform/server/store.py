@@ -1,7 +1,8 @@
 """Sessions, their message history and each run's stream, in SQLAlchemy Core.
 
 ``db_type`` picks the engine: ``postgres`` (the platform database), ``file`` (SQLite under the
-data directory) or ``memory`` (SQLite in memory). ``SAGE_DATABASE_URL`` may also name MySQL.
+data directory) or ``memory`` (SQLite in memory). ``SAGE_SESSION_DATABASE_URL`` may name any other
+SQLAlchemy database, MySQL included (the platform database itself must be PostgreSQL: pgvector).
 Calls are synchronous; the server runs them in worker threads.
 
 Usage::
@@ -94,6 +95,8 @@ class FinishedRun:
 
 
 def engine_for(settings: Settings, platform_url: str | None) -> Engine:
+    if settings.session_database_url:
+        return create_engine(settings.session_database_url, pool_pre_ping=True)
     if settings.db_type == "memory":
         return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     if settings.db_type == "file":

@@ -127,3 +127,10 @@ def test_user_memory_is_shared_across_sessions_session_memory_is_not(server: Age
     assert recalled(session_id="s-one", memory_type="session")[0]["session_id"] == "s-one"
     other = server.stream(recall, user_id="bob", memory_type="user")
     assert json.loads(next(m for m in other if m["type"] == "tool_call_result")["content"]["result"]) == []
+
+
+def test_sessions_can_live_in_another_sqlalchemy_database(start_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    server: AgentClient = start_server(session_database_url=f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    server.stream("hello")
+    assert str(server.state.store.engine.url).endswith("elsewhere.db")
+    assert len(server.get("/api/sessions").json()) == 1

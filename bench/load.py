@@ -1,0 +1,152 @@
+"""Load benchmark of the agent server: the seed's run, then ten times its rate.
+
+A stub LLM streaming 20 tokens (bench/llm_stub_server.py, own process), the agent server
+(`sage serve`, own process, sessions in the embedded PostgreSQL), and an open-loop aiohttp load
+generator here: request i is sent at t0 + i/QPS whatever the earlier ones are doing. For each
+phase it prints the success rate (HTTP 200 and a stream that ends with stream_end and no error),
+achieved QPS, and p50/p99 time to first byte and to stream_end.
+
+    .venv/bin/python bench/load.py [--phases 600@60,36000@600] [--tokens 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)  # polling a starting server
+    raise TimeoutError(url)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] * 1000, 1) if values else 0.0
+
+
+async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict) -> None:
+    body = {"messages": [{"role": "user", "content": f"question {i}: what does Sage do?"}], "user_id": f"u{i % 50}",
+            "available_tools": []}  # fmt: skip
+    began = time.perf_counter()
+    first = None
+    try:
+        async with session.post(url, json=body) as response:
+            if response.status != 200:
+                out["errors"][f"HTTP {response.status}"] = out["errors"].get(f"HTTP {response.status}", 0) + 1
+                return
+            last = b""
+            async for line in response.content:
+                if first is None:
+                    first = time.perf_counter() - began
+                if line.strip():
+                    last = line
+            message = json.loads(last)
+            if message.get("type") != "stream_end":
+                raise RuntimeError(f"stream ended with {message.get('type')}")
+            if b'"type":"error"' in last:
+                raise RuntimeError("error message")
+    except Exception as error:
+        key = type(error).__name__
+        out["errors"][key] = out["errors"].get(key, 0) + 1
+        return
+    out["ttfb"].append(first or 0.0)
+    out["total"].append(time.perf_counter() - began)
+
+
+async def phase(url: str, requests: int, qps: float) -> dict:
+    out: dict = {"ttfb": [], "total": [], "errors": {}}
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        t0 = time.perf_counter()
+        tasks = []
+        for i in range(requests):
+            delay = t0 + i / qps - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the open-loop schedule itself
+            tasks.append(asyncio.create_task(one(session, url, i, out)))
+        sent = time.perf_counter() - t0
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t0
+    ok = len(out["total"])
+    return {
+        "requests": requests, "target_qps": qps, "send_seconds": round(sent, 2),
+        "achieved_qps": round(ok / elapsed, 1), "success_rate": round(ok / requests, 4), "errors": out["errors"],
+        "ttfb_p50_ms": pct(out["ttfb"], 50), "ttfb_p99_ms": pct(out["ttfb"], 99),
+        "end_p50_ms": pct(out["total"], 50), "end_p99_ms": pct(out["total"], 99),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phases", default="600@60,36000@600", help="REQUESTS@QPS, comma-separated")
+    parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--db-type", default="postgres", choices=["postgres", "file", "memory"])
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="sage-bench-load-"))
+    work.chmod(0o755)
+    stub_port, server_port = free_port(), free_port()
+    stub = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "llm_stub_server.py"), str(stub_port), str(args.tokens)]
+    )
+    env = {**os.environ, "SAGE_DATA_DIR": str(work), "SAGE_PORT": str(server_port),
+           "SAGE_DEFAULT_LLM_MODEL_NAME": "stub", "SAGE_DEFAULT_LLM_API_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
+           "SAGE_DB_TYPE": args.db_type, "SAGE_MCP_CONFIG_PATH": str(work / "none.json")}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "serve"], env=env, start_new_session=True)
+    results: dict = {"tokens_per_answer": args.tokens, "db_type": args.db_type, "cores": os.cpu_count()}
+    try:
+        wait_http(f"http://127.0.0.1:{server_port}/health", server)
+        url = f"http://127.0.0.1:{server_port}/api/stream"
+        asyncio.run(phase(url, 50, 25))  # warm-up: connections, caches, first queries
+        for spec in args.phases.split(","):
+            count, qps = spec.split("@")
+            result = asyncio.run(phase(url, int(count), float(qps)))
+            result["ratio_to_seed_60_qps"] = round(result["achieved_qps"] / 60, 2)
+            results[spec] = result
+            print(json.dumps({spec: result}), flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(60)
+        stub.terminate()
+        stub.wait(10)
+        from sage_platform.db import stop_embedded_server
+
+        stop_embedded_server(work / "pg")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "load.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
