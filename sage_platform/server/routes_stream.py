@@ -36,8 +36,8 @@ def _start(request: Request, body: StreamRequest) -> Run:
 async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
     """The run's messages as NDJSON lines. The requester going away stops the run it started."""
     try:
-        async for message in run.follow(start):
-            yield encode(message)
+        async for batch in run.batches(start):
+            yield b"".join(encode(message) for message in batch)
     finally:
         if owner and not run.done:
             run.cancel("client disconnected")

@@ -49,11 +49,19 @@ class Run:
         changed.set()
 
     async def follow(self, start: int = 0) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches(start):
+            for message in batch:
+                yield message
+
+    async def batches(self, start: int = 0) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every message published since the last batch, together: one write for a burst of tokens."""
         index = max(0, start)
         while True:
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
+            if index < len(self.events):
+                batch = self.events[index:]
+                index += len(batch)
+                yield batch
+                continue
             if self.done:
                 return
             await self._changed.wait()
