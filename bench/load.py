@@ -54,8 +54,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict) -> None:
-    body = {"messages": [{"role": "user", "content": f"question {i}: what does Sage do?"}], "user_id": f"u{i % 50}",
-            "available_tools": []}  # fmt: skip
+    body = {"messages": [{"role": "user", "content": f"question {i}: what does Sage do?"}], "user_id": f"u{i % 50}"}
     began = time.perf_counter()
     first = None
     try:

@@ -26,9 +26,10 @@ from sage_platform.server.llm import parse_arguments as parse_tool_arguments
 from sage_platform.server.messages import new_id, stream_end, stream_message
 from sage_platform.server.runs import Run, RunRegistry
 from sage_platform.server.schemas import StreamRequest
-from sage_platform.server.store import FinishedRun, SessionStore, StoredMessage
+from sage_platform.server.store import FinishedRun, SessionStore, StoredMessage, Turn
 from sage_platform.server.tools import Tool, ToolContext, run_tool
 from sage_platform.server.tracing import span
+from sage_platform.server.writer import TurnWriter
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Agent:
         self.tools_for = tools_for
         self.counter = counter
         self.runs = runs or RunRegistry()
+        self.writer = TurnWriter(store)
 
     def prepare(self, request: StreamRequest) -> PreparedRun:
         """Everything that can be refused before a stream starts: model, tools, message size."""
@@ -205,7 +207,7 @@ class Agent:
         new = [*p.new_messages, *(StoredMessage(m, self.counter.count_message(m)) for m in produced)]
         title = next((m.message.get("content") for m in p.new_messages if m.message.get("role") == "user"), "")
         finished = FinishedRun(run.run_id, status, list(run.events), run.started_at)
-        save = asyncio.to_thread(self.store.save_turn, p.session_id, p.request.user_id, new, finished, str(title or ""))
+        save = self.writer.save(Turn(p.session_id, p.request.user_id, new, finished, str(title or "")))
         try:
             await asyncio.shield(save)
         except asyncio.CancelledError:

@@ -66,6 +66,7 @@ class ServerState:
 
     async def close(self) -> None:
         await self.agent.runs.close()
+        await asyncio.to_thread(self.agent.writer.close)
         await self.mcp.close()
         await self.llm.close()
         await asyncio.to_thread(self.store.close)

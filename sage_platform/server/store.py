@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -94,6 +95,15 @@ class FinishedRun:
     started_at: float
 
 
+@dataclass
+class Turn:
+    session_id: str
+    user_id: str
+    messages: list[StoredMessage]
+    run: FinishedRun
+    title: str = ""
+
+
 def engine_for(settings: Settings, platform_url: str | None) -> Engine:
     if settings.session_database_url:
         return create_engine(settings.session_database_url, pool_pre_ping=True)
@@ -138,54 +148,63 @@ class SessionStore:
         self, session_id: str, user_id: str, new: list[StoredMessage], run: FinishedRun, title: str = ""
     ) -> None:
         """The turn's messages, the run's stream and the session row, in one transaction."""
-        now = time.time()
+        self.save_turns([Turn(session_id, user_id, new, run, title)])
+
+    def save_turns(self, turns: list[Turn]) -> None:
+        """Several turns in one transaction: one commit (one WAL flush) for a burst of finished runs."""
         with self.engine.begin() as conn:
-            count = conn.execute(
-                select(sessions.c.message_count).where(sessions.c.session_id == session_id).with_for_update()
-            ).scalar()
-            if count is None:
-                count = 0
-                conn.execute(
-                    insert(sessions).values(
-                        session_id=session_id,
-                        user_id=user_id,
-                        title=title[:200],
-                        summary_upto=0,
-                        message_count=0,
-                        created_at=now,
-                        updated_at=now,
-                    )  # fmt: skip
-                )
-            if new:
-                conn.execute(
-                    insert(messages),
-                    [
-                        {
-                            "session_id": session_id,
-                            "seq": count + i,
-                            "role": m.message["role"],
-                            "message": m.message,
-                            "tokens": m.tokens,
-                            "created_at": now,
-                        }
-                        for i, m in enumerate(new, start=1)
-                    ],  # fmt: skip
-                )
+            for turn in turns:
+                self._save(conn, turn)
+
+    def _save(self, conn: Connection, turn: Turn) -> None:
+        now = time.time()
+        count = conn.execute(
+            select(sessions.c.message_count).where(sessions.c.session_id == turn.session_id).with_for_update()
+        ).scalar()
+        if count is None:
+            count = 0
             conn.execute(
-                update(sessions)
-                .where(sessions.c.session_id == session_id)
-                .values(message_count=count + len(new), updated_at=now)
-            )
-            conn.execute(
-                insert(runs).values(
-                    run_id=run.run_id,
-                    session_id=session_id,
-                    status=run.status,
-                    events=run.events,
-                    started_at=run.started_at,
-                    finished_at=now,
+                insert(sessions).values(
+                    session_id=turn.session_id,
+                    user_id=turn.user_id,
+                    title=turn.title[:200],
+                    summary_upto=0,
+                    message_count=0,
+                    created_at=now,
+                    updated_at=now,
                 )  # fmt: skip
             )
+        if turn.messages:
+            conn.execute(
+                insert(messages),
+                [
+                    {
+                        "session_id": turn.session_id,
+                        "seq": count + i,
+                        "role": m.message["role"],
+                        "message": m.message,
+                        "tokens": m.tokens,
+                        "created_at": now,
+                    }
+                    for i, m in enumerate(turn.messages, start=1)
+                ],  # fmt: skip
+            )
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.session_id == turn.session_id)
+            .values(message_count=count + len(turn.messages), updated_at=now)
+        )
+        run = turn.run
+        conn.execute(
+            insert(runs).values(
+                run_id=run.run_id,
+                session_id=turn.session_id,
+                status=run.status,
+                events=run.events,
+                started_at=run.started_at,
+                finished_at=now,
+            )  # fmt: skip
+        )
 
     def set_summary(self, session_id: str, summary: str, upto: int) -> None:
         with self.engine.begin() as conn:
