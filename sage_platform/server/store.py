@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
-    Connection,
     Engine,
     Float,
     Integer,
@@ -28,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     func,
     insert,
@@ -151,60 +151,49 @@ class SessionStore:
         self.save_turns([Turn(session_id, user_id, new, run, title)])
 
     def save_turns(self, turns: list[Turn]) -> None:
-        """Several turns in one transaction: one commit (one WAL flush) for a burst of finished runs."""
-        with self.engine.begin() as conn:
-            for turn in turns:
-                self._save(conn, turn)
-
-    def _save(self, conn: Connection, turn: Turn) -> None:
+        """Several turns in one transaction and five statements, however many turns there are."""
         now = time.time()
-        count = conn.execute(
-            select(sessions.c.message_count).where(sessions.c.session_id == turn.session_id).with_for_update()
-        ).scalar()
-        if count is None:
-            count = 0
-            conn.execute(
-                insert(sessions).values(
-                    session_id=turn.session_id,
-                    user_id=turn.user_id,
-                    title=turn.title[:200],
-                    summary_upto=0,
-                    message_count=0,
-                    created_at=now,
-                    updated_at=now,
-                )  # fmt: skip
-            )
-        if turn.messages:
-            conn.execute(
-                insert(messages),
-                [
-                    {
-                        "session_id": turn.session_id,
-                        "seq": count + i,
-                        "role": m.message["role"],
-                        "message": m.message,
-                        "tokens": m.tokens,
-                        "created_at": now,
-                    }
+        with self.engine.begin() as conn:
+            ids = sorted({t.session_id for t in turns})
+            counts: dict[str, int] = {
+                sid: count
+                for sid, count in conn.execute(
+                    select(sessions.c.session_id, sessions.c.message_count)
+                    .where(sessions.c.session_id.in_(ids))
+                    .with_for_update()
+                )
+            }
+            created, message_rows, run_rows = [], [], []
+            for turn in turns:
+                if turn.session_id not in counts:
+                    counts[turn.session_id] = 0
+                    created.append(
+                        {"session_id": turn.session_id, "user_id": turn.user_id, "title": turn.title[:200],
+                         "summary_upto": 0, "message_count": 0, "created_at": now, "updated_at": now}
+                    )  # fmt: skip
+                first = counts[turn.session_id]
+                message_rows += [
+                    {"session_id": turn.session_id, "seq": first + i, "role": m.message["role"], "message": m.message,
+                     "tokens": m.tokens, "created_at": now}
                     for i, m in enumerate(turn.messages, start=1)
-                ],  # fmt: skip
+                ]  # fmt: skip
+                counts[turn.session_id] = first + len(turn.messages)
+                run = turn.run
+                run_rows.append(
+                    {"run_id": run.run_id, "session_id": turn.session_id, "status": run.status, "events": run.events,
+                     "started_at": run.started_at, "finished_at": now}
+                )  # fmt: skip
+            if created:
+                conn.execute(insert(sessions), created)
+            if message_rows:
+                conn.execute(insert(messages), message_rows)
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.session_id == bindparam("sid"))
+                .values(message_count=bindparam("count"), updated_at=now),
+                [{"sid": sid, "count": counts[sid]} for sid in ids],
             )
-        conn.execute(
-            update(sessions)
-            .where(sessions.c.session_id == turn.session_id)
-            .values(message_count=count + len(turn.messages), updated_at=now)
-        )
-        run = turn.run
-        conn.execute(
-            insert(runs).values(
-                run_id=run.run_id,
-                session_id=turn.session_id,
-                status=run.status,
-                events=run.events,
-                started_at=run.started_at,
-                finished_at=now,
-            )  # fmt: skip
-        )
+            conn.execute(insert(runs), run_rows)
 
     def set_summary(self, session_id: str, summary: str, upto: int) -> None:
         with self.engine.begin() as conn:
