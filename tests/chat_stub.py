@@ -7,7 +7,8 @@ The last user message carries the script, in double brackets:
 - ``[[status:500]]``: answer HTTP 500; ``[[status:429x2]]``: 429 twice, then answer normally;
 - ``[[slow:S]]``: wait S seconds before answering (to trip client timeouts);
 - ``[[hold]]``: stream two words, then hold the stream open until ``release()`` (or 30 s);
-- ``[[reason]]``: stream a reasoning_content delta first.
+- ``[[reason]]``: stream a reasoning_content delta first;
+- ``[[stream_error]]``: stream two words, then an error event (as servers do when they fail mid-answer).
 
 Otherwise it streams ``stub answer to: <question>`` word by word. Non-streaming requests (the
 agent's summariser) get ``SUMMARY(<n> chars)``. Every request body is kept in ``requests``.
@@ -104,6 +105,10 @@ def chat_stub() -> Iterator[ChatStub]:
                 words = ["stub ", "answer ", "to: ", *(w + " " for w in SCRIPT.sub("", question).split())]
             for i, word in enumerate(words):
                 self._chunk(body, {"content": word})
+                if i == 1 and any(n == "stream_error" for n, _, _ in script):
+                    self._write(b'data: {"error": {"message": "model overloaded", "type": "server_error"}}\n\n')
+                    self._write(b"")
+                    return
                 if i == 1 and any(n == "hold" for n, _, _ in script):
                     state.holding.set()
                     state.held.wait(30)

@@ -25,6 +25,10 @@ class LLMNotConfigured(ValueError):
     pass
 
 
+class LLMStreamError(RuntimeError):
+    """The model's server reported an error inside the event stream."""
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     model: str
@@ -123,7 +127,10 @@ class LLMClients:
         body: dict[str, Any] = {"messages": messages}
         if tools:
             body |= {"tools": tools, "parallel_tool_calls": True}
-        response = await self.client(choice).chat.completions.create(
+        calls: dict[int, _PartialCall] = {}
+        # The SDK sends, retries and raises HTTP errors; the event stream is read raw: building typed
+        # chunk objects for every token was the largest share of the server's CPU under load.
+        async with self.client(choice).chat.completions.with_streaming_response.create(
             model=choice.model,
             messages=[],
             extra_body=body,
@@ -132,26 +139,32 @@ class LLMClients:
             top_p=choice.top_p,
             stream=True,
             stream_options={"include_usage": True},
-        )
-        calls: dict[int, _PartialCall] = {}
-        async with response:
-            async for chunk in response:
-                if chunk.usage is not None:
-                    yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-                if not chunk.choices:
+        ) as response:
+            async for line in response.iter_lines():
+                if not line.startswith("data:"):
                     continue
-                delta = chunk.choices[0].delta
-                reasoning = (delta.model_extra or {}).get("reasoning_content")
-                if reasoning:
-                    yield ReasoningDelta(reasoning)
-                if delta.content:
-                    yield TextDelta(delta.content)
-                for call in delta.tool_calls or []:
-                    partial = calls.setdefault(call.index, _PartialCall())
-                    partial.id = call.id or partial.id
-                    if call.function is not None:
-                        partial.name = call.function.name or partial.name
-                        partial.arguments.append(call.function.arguments or "")
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise LLMStreamError(str(chunk["error"].get("message", chunk["error"])))
+                usage = chunk.get("usage")
+                if usage:
+                    yield Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+                if not chunk.get("choices"):
+                    continue
+                delta = chunk["choices"][0].get("delta") or {}
+                if delta.get("reasoning_content"):
+                    yield ReasoningDelta(delta["reasoning_content"])
+                if delta.get("content"):
+                    yield TextDelta(delta["content"])
+                for call in delta.get("tool_calls") or []:
+                    partial = calls.setdefault(call.get("index", 0), _PartialCall())
+                    partial.id = call.get("id") or partial.id
+                    function = call.get("function") or {}
+                    partial.name = function.get("name") or partial.name
+                    partial.arguments.append(function.get("arguments") or "")
         if calls:
             yield ToolCallsDone(
                 [

@@ -60,6 +60,12 @@ def test_llm_500_gives_an_error_message_and_a_clean_end(server: AgentClient) -> 
     assert again[-3]["type"] == "final_answer"
 
 
+def test_an_error_inside_the_stream_ends_it_cleanly(server: AgentClient) -> None:
+    messages = server.stream("[[stream_error]] hi")
+    assert types_of(messages) == ["assistant_text", "assistant_text", "error", "stream_end"]
+    assert "model overloaded" in messages[2]["content"]
+
+
 def test_transient_429s_are_retried_with_backoff(start_server, llm: ChatStub) -> None:  # type: ignore[no-untyped-def]
     server = start_server(default_llm_max_retries=3)
     messages = server.stream("[[status:429x2]] hi")
