@@ -23,8 +23,11 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(send)
             return
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)  # no body to count
+            return
         received = 0
-        started = rejected = False
+        rejected = False
 
         async def limited_receive() -> Any:
             nonlocal received, rejected
@@ -32,20 +35,17 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes and not rejected:
+                    # A JSON route answers only once it has the whole body: nothing was sent yet.
                     rejected = True
-                    if not started:
-                        await self._reject(send)
+                    await self._reject(send)
                     return {"type": "http.disconnect"}  # the app stops reading; its answer is dropped
             return message
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            if rejected:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Any) -> None:
+            if not rejected:
+                await send(message)
 
-        await self.app(scope, limited_receive, tracking_send)
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _reject(self, send: Any) -> None:
         body = json.dumps(
