@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +82,28 @@ async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict) -> No
     out["total"].append(time.perf_counter() - began)
 
 
+def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    out = {}
+    for name, group in processes.items():
+        total = 0.0
+        for process in group:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        out[name] = total
+    return out
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return []
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
 async def phase(url: str, requests: int, qps: float) -> dict:
     out: dict = {"ttfb": [], "total": [], "errors": {}}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
@@ -129,8 +152,15 @@ def main() -> None:
         asyncio.run(phase(url, 50, 25))  # warm-up: connections, caches, first queries
         for spec in args.phases.split(","):
             count, qps = spec.split("@")
+            processes = {"server": [psutil.Process(server.pid)], "llm_stub": [psutil.Process(stub.pid)],
+                         "load_generator": [psutil.Process()], "postgres": postgres_processes(work / "pg")}  # fmt: skip
+            before = cpu_seconds(processes)
             result = asyncio.run(phase(url, int(count), float(qps)))
+            after = cpu_seconds(processes)
             result["ratio_to_seed_60_qps"] = round(result["achieved_qps"] / 60, 2)
+            # CPU per request and process: what 600 QPS would need from 2 cores.
+            result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / int(count), 2) for k in after}
+            result["cpu_ms_per_request"]["total"] = round(sum(result["cpu_ms_per_request"].values()), 2)
             results[spec] = result
             print(json.dumps({spec: result}), flush=True)
     finally:
