@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     trace_jaeger_url: str | None = Field(None, description="OTLP endpoint, e.g. http://127.0.0.1:4318.")
     max_request_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413.")
     agent_max_steps: int = Field(8, gt=0, description="Model calls per agent run.")
+    max_active_streams: int = Field(
+        256, gt=0, description="Runs at once; more get 503 with Retry-After instead of queueing into timeouts."
+    )
     tool_timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take.")
 
     dagster_host: str = "127.0.0.1"

@@ -27,6 +27,7 @@ SERVER_FLAGS: dict[str, tuple[str, type | None, str]] = {
     "--preset_mcp_config": ("mcp_config_path", str, "MCP servers to load (SAGE_MCP_CONFIG_PATH, mcp_setting.json)"),
     "--max_request_bytes": ("max_request_bytes", int, "larger bodies get 413 (default 1000000)"),
     "--agent_max_steps": ("agent_max_steps", int, "model calls per run (default 8)"),
+    "--max_active_streams": ("max_active_streams", int, "runs at once; more get 503 + Retry-After (256)"),
     "--tool_timeout": ("tool_timeout", float, "seconds per tool call (default 30)"),
     "--trace_jaeger_url": ("trace_jaeger_url", str, "OTLP/HTTP endpoint for traces, e.g. http://127.0.0.1:4318"),
     "--enable_trace": ("enable_trace", None, "export traces (to --trace_jaeger_url or 127.0.0.1:4318)"),

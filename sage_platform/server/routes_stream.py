@@ -14,7 +14,7 @@ from sage_platform.server.budget import ContextTooLong
 from sage_platform.server.deps import state_of
 from sage_platform.server.llm import LLMNotConfigured
 from sage_platform.server.messages import encode
-from sage_platform.server.runs import Run, SessionBusy
+from sage_platform.server.runs import Run, ServerBusy, SessionBusy
 from sage_platform.server.schemas import StreamRequest
 
 router = APIRouter(tags=["agent"])
@@ -31,6 +31,8 @@ def _start(request: Request, body: StreamRequest) -> Run:
         raise HTTPException(400, str(error)) from error
     except SessionBusy as error:
         raise HTTPException(409, str(error)) from error
+    except ServerBusy as error:
+        raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
 
 
 async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:

@@ -25,6 +25,10 @@ class SessionBusy(RuntimeError):
     pass
 
 
+class ServerBusy(RuntimeError):
+    pass
+
+
 class Run:
     def __init__(self, session_id: str) -> None:
         self.run_id = new_id()
@@ -75,10 +79,13 @@ class Run:
 
 
 class RunRegistry:
-    def __init__(self) -> None:
+    def __init__(self, max_active: int = 256) -> None:
         self.active: dict[str, Run] = {}
+        self.max_active = max_active
 
     def start(self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]]) -> Run:
+        if len(self.active) >= self.max_active:
+            raise ServerBusy(f"{len(self.active)} streams are running, the most this server takes; retry shortly")
         if session_id in self.active:
             raise SessionBusy(f"session {session_id} already has a running stream; interrupt it or resume it")
         run = Run(session_id)

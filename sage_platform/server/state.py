@@ -51,7 +51,7 @@ class ServerState:
         def tools() -> dict[str, Tool]:
             return {**builtins, **mcp.tools()}
 
-        agent = Agent(settings, llm, store, tools, TokenCounter.local(), RunRegistry())
+        agent = Agent(settings, llm, store, tools, TokenCounter.local(), RunRegistry(settings.max_active_streams))
         return cls(settings, platform, store, llm, mcp, ApiKeys.from_settings(settings), agent, builtins)
 
     async def start(self) -> None:

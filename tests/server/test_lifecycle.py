@@ -105,3 +105,17 @@ def test_a_second_stream_on_a_busy_session_gets_409(server: AgentClient, llm: Ch
         assert second.status_code == 409 and "already has a running stream" in second.json()["detail"]
         llm.release()
         assert list(messages)[-1]["type"] == "stream_end"
+
+
+def test_past_max_active_streams_new_runs_get_503_with_retry_after(start_server, llm: ChatStub) -> None:  # type: ignore[no-untyped-def]
+    server: AgentClient = start_server(max_active_streams=1)
+    response = server.post_stream("[[hold]] first")
+    with reading(response) as messages:
+        next(messages)
+        busy = server.post_stream("second")
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert "1 streams are running" in busy.json()["detail"]
+        llm.release()
+        assert list(messages)[-1]["type"] == "stream_end"
+    _wait_idle_session(server, response.headers["X-Session-Id"])
+    assert server.stream("third")[-1]["type"] == "stream_end"
