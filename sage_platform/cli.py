@@ -4,6 +4,7 @@ sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one ma
 sage materialize   the whole asset graph once, no UI; non-zero exit on failure
 sage report        the last evaluation
 sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
+sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage memory status|search|clear
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
 
@@ -207,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_flags(serve)
     _add_common(serve)
     serve.set_defaults(func=_cmd_serve)
+
+    from sage_platform.mcp.cli import add_commands as add_memory_commands
+
+    add_memory_commands(commands, _add_common)
 
     report = commands.add_parser("report", help="print the last evaluation")
     report.add_argument("--json", action="store_true", help="the whole report as JSON")

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     default_llm_timeout: float = Field(60.0, gt=0, description="Seconds an LLM call may take.")
     default_llm_max_retries: int = Field(2, ge=0, description="Retries of 429/5xx LLM answers, with backoff.")
 
+    # The MCP memory server (sage mcp).
+    mcp_host: str = Field("127.0.0.1", description="Memory server address; loopback unless asked otherwise.")
+    mcp_port: int = Field(17800, gt=0, lt=65536, description="Memory server port (path /mcp).")
+    mcp_tokens: SecretStr | None = Field(None, description="Comma-separated bearer tokens for the memory server.")
+    mcp_no_auth: bool = Field(False, description="Serve the memory server without tokens (loopback only).")
+    memory_dedup_seconds: float = Field(300.0, ge=0, description="Same content in a session within it: one memory.")
+    memory_max_chars: int = Field(32_000, gt=0, description="Larger memories are rejected with a reason.")
+
     # The streaming agent server (sage serve).
     host: str = Field("127.0.0.1", description="Agent server address; loopback unless asked otherwise.")
     port: int = Field(8080, gt=0, lt=65536, description="Agent server port.")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sage_platform.config import Settings
-from sage_platform.server.budget import ContextBudget, TokenCounter, check_new_message, plan_context
+from sage_platform.server.budget import ContextBudget, check_new_message, plan_context
 from sage_platform.server.llm import LLMClients, ModelChoice, ReasoningDelta, TextDelta, ToolCallsDone, Usage
 from sage_platform.server.llm import parse_arguments as parse_tool_arguments
 from sage_platform.server.messages import new_id, stream_end, stream_message
@@ -30,6 +30,7 @@ from sage_platform.server.store import FinishedRun, SessionStore, StoredMessage,
 from sage_platform.server.tools import Tool, ToolContext, run_tool
 from sage_platform.server.tracing import span
 from sage_platform.server.writer import TurnWriter
+from sage_platform.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
 

@@ -14,46 +14,16 @@ Usage::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from sage_platform.config import Settings
 from sage_platform.server.store import History, StoredMessage
-
-MESSAGE_OVERHEAD = 4  # role and separators, as chat templates add them
+from sage_platform.tokens import TokenCounter
 
 
 class ContextTooLong(ValueError):
     """The new message alone is over its share of the window."""
-
-
-class TokenCounter:
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    @classmethod
-    @lru_cache(maxsize=1)
-    def local(cls) -> TokenCounter:
-        from tokenizers import Tokenizer
-
-        from sage_platform.embeddings.local import resolve_model_dir
-
-        backend = Tokenizer.from_file(str(resolve_model_dir("all-MiniLM-L6-v2")[0] / "tokenizer.json"))
-        backend.no_truncation()
-        backend.no_padding()
-        return cls(backend)
-
-    def count(self, text: str) -> int:
-        return len(self._backend.encode(text, add_special_tokens=False).ids) if text else 0
-
-    def count_message(self, message: dict[str, Any]) -> int:
-        content = message.get("content") or ""
-        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        if message.get("tool_calls"):
-            text += json.dumps(message["tool_calls"], ensure_ascii=False)
-        return MESSAGE_OVERHEAD + self.count(text)
 
 
 @dataclass(frozen=True)

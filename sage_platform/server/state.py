@@ -16,12 +16,12 @@ from typing import Any
 from sage_platform.config import Settings
 from sage_platform.server.agent import Agent
 from sage_platform.server.auth import ApiKeys
-from sage_platform.server.budget import TokenCounter
 from sage_platform.server.llm import LLMClients
 from sage_platform.server.mcp_servers import McpRegistry
 from sage_platform.server.runs import RunRegistry
 from sage_platform.server.store import SessionStore
 from sage_platform.server.tools import Tool, builtin_tools
+from sage_platform.tokens import TokenCounter
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sage_platform.config import Settings
-from sage_platform.server.budget import ContextBudget, ContextTooLong, TokenCounter, plan_context
+from sage_platform.server.budget import ContextBudget, ContextTooLong, plan_context
 from sage_platform.server.store import History, StoredMessage
+from sage_platform.tokens import TokenCounter
 from tests.chat_stub import ChatStub
 from tests.server.conftest import AgentClient
 

@@ -1,0 +1,59 @@
+"""The MCP memory server: ``sage mcp`` (streamable HTTP on 127.0.0.1:17800/mcp) or ``sage mcp --stdio``.
+
+Usage::
+
+    from sage_platform.mcp import create_http_app, serve_http, serve_stdio
+    serve_http(Settings())
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sage_platform.config import Settings
+
+__all__ = ["create_http_app", "serve_http", "serve_stdio"]
+
+
+def create_http_app(settings: Settings, memory: Any = None) -> Any:
+    """The ASGI app: ``/mcp``, ``/health`` and the protected-resource metadata, behind bearer auth."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from sage_platform.mcp.auth import METADATA_PATH, BearerAuth, TokenVerifier, resource_metadata
+    from sage_platform.mcp.server import MemoryService, build_server
+
+    memory = memory or MemoryService.from_settings(settings)
+    server = build_server(memory)
+
+    @server.custom_route("/health", methods=["GET"])
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "model": memory.store.model, "dimension": memory.store.dim})
+
+    @server.custom_route(METADATA_PATH, methods=["GET"])
+    async def metadata(request: Request) -> JSONResponse:
+        return JSONResponse(resource_metadata(request.scope))
+
+    @server.custom_route(METADATA_PATH + "/mcp", methods=["GET"])
+    async def metadata_for_path(request: Request) -> JSONResponse:
+        return JSONResponse(resource_metadata(request.scope))
+
+    app = server.streamable_http_app(
+        host=settings.mcp_host, max_request_body_size=max(4 * settings.memory_max_chars + 65_536, 8_000_000)
+    )
+    if settings.mcp_no_auth:
+        return app
+    return BearerAuth(app, TokenVerifier.from_settings(settings, memory.store.db))
+
+
+def serve_http(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(create_http_app(settings), host=settings.mcp_host, port=settings.mcp_port, log_level="warning")
+
+
+def serve_stdio(settings: Settings) -> None:
+    """MCP over stdin/stdout for `claude mcp add sage -- sage mcp --stdio`; logs go to stderr only."""
+    from sage_platform.mcp.server import MemoryService, build_server
+
+    build_server(MemoryService.from_settings(settings)).run("stdio")
