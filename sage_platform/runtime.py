@@ -101,6 +101,7 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     dagster: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
+    memory: subprocess.Popen[bytes] | None = None
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     agent_url = f"http://{settings.host}:{settings.port}"
     try:
@@ -122,6 +123,13 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         )
         _wait_for_http(f"{agent_url}/health", agent, timeout=120)
         print(f"[sage] agent server ready: {agent_url} (chat page), API docs {agent_url}/docs", flush=True)
+        memory_url = f"http://{settings.mcp_host}:{settings.mcp_port}"
+        memory = subprocess.Popen(
+            [sys.executable, "-m", "sage_platform.cli", "mcp"], preexec_fn=_reset_sigint, start_new_session=True
+        )
+        _wait_for_http(f"{memory_url}/health", memory, timeout=120)
+        hint = "" if settings.mcp_tokens else " (create a token: sage mcp token create)"
+        print(f"[sage] memory server ready: {memory_url}/mcp{hint}", flush=True)
         if materialize:
             print("[sage] materializing the asset graph once", flush=True)
             ok = materialize_graph(settings)
@@ -133,9 +141,10 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         print(f"[sage] runs:         {url}/runs", flush=True)
         print(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}", flush=True)
         print("[sage] up. Press Ctrl-C to stop.", flush=True)
-        while dagster.poll() is None and agent.poll() is None:
+        children = {"dagster dev": dagster, "the agent server": agent, "the memory server": memory}
+        while all(child.poll() is None for child in children.values()):
             time.sleep(1)  # idle loop until a signal arrives; the handler interrupts it
-        exited, name = (dagster, "dagster dev") if dagster.poll() is not None else (agent, "the agent server")
+        name, exited = next((n, c) for n, c in children.items() if c.poll() is not None)
         print(f"[sage] {name} exited with code {exited.returncode}", flush=True)
         return exited.returncode or 1
     except KeyboardInterrupt:
@@ -144,9 +153,10 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
-        if agent is not None:
-            print("[sage] stopping the agent server", flush=True)
-            _stop(agent)
+        for label, child in (("the memory server", memory), ("the agent server", agent)):
+            if child is not None:
+                print(f"[sage] stopping {label}", flush=True)
+                _stop(child)
         if dagster is not None:
             print("[sage] stopping dagster dev", flush=True)
             _stop(dagster)

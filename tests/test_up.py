@@ -45,9 +45,9 @@ def _graphql(port: int, query: str) -> dict:
 
 
 def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path) -> None:
-    port, agent_port = _free_port(), _free_port()
+    port, agent_port, memory_port = _free_port(), _free_port(), _free_port()
     env = {**os.environ, "SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_DAGSTER_PORT": str(port),
-           "SAGE_PORT": str(agent_port)}  # fmt: skip
+           "SAGE_PORT": str(agent_port), "SAGE_MCP_PORT": str(memory_port)}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "sage_platform.cli", "up"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -74,6 +74,9 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         assert f"agent server ready: http://127.0.0.1:{agent_port}" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{agent_port}/health", timeout=10) as response:
             assert json.loads(response.read())["status"] == "ok"
+        assert f"memory server ready: http://127.0.0.1:{memory_port}/mcp" in text
+        with urllib.request.urlopen(f"http://127.0.0.1:{memory_port}/health", timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{agent_port}/", timeout=10) as response:
             assert b"<title>Sage chat</title>" in response.read()
 
@@ -90,6 +93,7 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         children = psutil.Process(process.pid).children(recursive=True)
         assert any("dagster" in " ".join(c.cmdline()) for c in children)
         assert any("serve" in c.cmdline() for c in children)
+        assert any("mcp" in c.cmdline() for c in children)
         postgres_pid = int((tmp_path / "data" / "pg" / "postmaster.pid").read_text().split()[0])
     finally:
         process.send_signal(signal.SIGINT)

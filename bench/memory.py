@@ -1,0 +1,223 @@
+"""Memory server benchmark: get_context and save_conversation through the official MCP client over HTTP.
+
+100,000 memories recombined from the PubMedQA dev set (../shared/data/pubmedqa): each pairs one
+item's question with two context sentences of other items. Embedding 100k texts would take most of
+an hour here, so each memory's vector is the normalised sum of its parts' real embeddings (the
+questions and sentences are embedded with the local model, cached in bench/.cache). Memories are
+bulk-loaded, then the HNSW index is built; `sage mcp` serves them on loopback with a bearer token.
+
+Latencies are measured at the client; the server reports its embedding time per call, so figures
+are given with and without it. The baseline in the same run is the seed's design: the same
+nearest-neighbour query with no index (an exact scan of all 100k vectors).
+
+    .venv/bin/python bench/memory.py [--memories 100000] [--calls 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PUBMEDQA = ROOT.parent / "shared" / "data" / "pubmedqa" / "pqal_dev.json"
+TOKEN = "bench-token"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))], 2)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(values), 2), "p95_ms": pct(values, 95)}
+
+
+def embed_cached(embedder: Any, texts: list[str]) -> np.ndarray:
+    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    cache = ROOT / "bench" / ".cache" / f"pubmedqa-parts-{digest}.npy"
+    if cache.exists():
+        return np.load(cache)
+    vectors = embedder.embed(texts)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
+def build_memories(count: int, embedder: Any) -> tuple[list[tuple[str, str, str]], np.ndarray, list[str]]:
+    items = list(json.loads(PUBMEDQA.read_text()).values())
+    questions = [item["QUESTION"] for item in items]
+    sentences = [s.strip() for item in items for c in item["CONTEXTS"] for s in re.split(r"(?<=\.)\s+", c)
+                 if len(s.strip()) > 40]  # fmt: skip
+    began = time.perf_counter()
+    q_vectors = embed_cached(embedder, questions)
+    s_vectors = embed_cached(embedder, sentences)
+    print(f"parts: {len(questions)} questions, {len(sentences)} sentences ({time.perf_counter() - began:.0f} s)")
+    rng = np.random.default_rng(7)
+    qi = rng.integers(len(questions), size=count)
+    si = rng.integers(len(sentences), size=(count, 2))
+    vectors = q_vectors[qi] + s_vectors[si[:, 0]] + s_vectors[si[:, 1]]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [
+        (f"s{i % 500}", questions[q], f"{sentences[a]} {sentences[b]}")
+        for i, (q, (a, b)) in enumerate(zip(qi, si, strict=True))
+    ]
+    return rows, vectors.astype(np.float32), questions
+
+
+def bulk_load(db: Any, store: Any, rows: list[tuple[str, str, str]], vectors: np.ndarray) -> float:
+    from sage_platform.index import vector_rows_pieces
+
+    began = time.perf_counter()
+    ids = [hashlib.md5(str(i).encode()).hexdigest() for i in range(len(rows))]
+    with db.connect() as conn:
+        with conn.cursor().copy("COPY memory_sessions (session_id) FROM STDIN") as copy:
+            for session in sorted({r[0] for r in rows}):
+                copy.write_row((session,))
+        conn.execute("CREATE TEMP TABLE staging (id text, embedding vector)")
+        with conn.cursor().copy("COPY staging (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            for piece in vector_rows_pieces(ids, vectors):
+                copy.write(piece)
+        conn.execute("CREATE TEMP TABLE texts (id text, session_id text, user_input text, assistant_response text)")
+        with conn.cursor().copy("COPY texts FROM STDIN") as copy:
+            for memory_id, (session, question, answer) in zip(ids, rows, strict=True):
+                copy.write_row((memory_id, session, question, answer))
+        conn.execute(
+            """INSERT INTO memories (memory_id, session_id, user_input, assistant_response, model, dim, embedding,
+                                     content_hash, tsv, created_at)
+               SELECT t.id::uuid, t.session_id, t.user_input, t.assistant_response, %s, %s, s.embedding,
+                      md5(t.session_id || t.user_input || t.assistant_response),
+                      to_tsvector('english', t.user_input || ' ' || t.assistant_response),
+                      now() - random() * interval '30 days'
+               FROM texts t JOIN staging s USING (id)""",
+            (store.model, store.dim),
+        )
+    return time.perf_counter() - began
+
+
+async def mcp_calls(url: str, calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[float, dict[str, Any]]]:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    out = []
+    async with (
+        create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+        streamable_http_client(url, http_client=http) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for _ in range(10):  # warm-up: connections, caches, prepared statements
+            await session.call_tool("get_context", {"query": "warm up"})
+        for name, arguments in calls:
+            began = time.perf_counter()
+            result = await session.call_tool(name, arguments)
+            elapsed = (time.perf_counter() - began) * 1000
+            if result.is_error:
+                raise RuntimeError(result.content[0].text)  # type: ignore[union-attr]
+            out.append((elapsed, result.structured_content or json.loads(result.content[0].text)))  # type: ignore[union-attr]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--memories", type=int, default=100_000)
+    parser.add_argument("--calls", type=int, default=500, help="calls of each tool")
+    args = parser.parse_args()
+
+    from sage_platform.config import Settings
+    from sage_platform.db import stop_embedded_server
+    from sage_platform.mcp.server import MemoryService
+
+    work = Path(tempfile.mkdtemp(prefix="sage-bench-memory-"))
+    work.chmod(0o755)
+    env = {**os.environ, "SAGE_DATA_DIR": str(work), "SAGE_MCP_TOKENS": TOKEN, "HF_HUB_OFFLINE": "1"}
+    os.environ.update(env)
+    memory = MemoryService.from_settings(Settings())
+    store, db = memory.store, memory.store.db
+    rows, vectors, questions = build_memories(args.memories, memory.embedder)
+    load_s = bulk_load(db, store, rows, vectors)
+    with db.connect(autocommit=True) as conn:
+        conn.execute("DROP INDEX IF EXISTS memories_hnsw_vector_384")
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        began = time.perf_counter()
+        store.ensure_index()
+        index_s = time.perf_counter() - began
+        conn.execute("VACUUM ANALYZE memories")
+    print(f"loaded {args.memories} memories in {load_s:.1f} s; HNSW index {index_s:.1f} s", flush=True)
+
+    rng = random.Random(3)
+    queries = [rng.choice(questions) for _ in range(args.calls)]
+    # The seed's design in the same run: the nearest-neighbour query with no index (exact scan).
+    query_vectors = memory.embedder.embed(queries[:200])
+    exact = []
+    with db.connect() as conn:
+        conn.execute("SET enable_indexscan = off")
+        for vector in query_vectors:
+            began = time.perf_counter()
+            conn.execute(
+                "SELECT memory_id FROM memories ORDER BY embedding::vector(384) <=> %s LIMIT 10", (vector,)
+            ).fetchall()
+            exact.append((time.perf_counter() - began) * 1000)
+
+    port = str(17800 + random.Random().randrange(1000))
+    server = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "mcp", "--port", port],
+                              env=env, start_new_session=True)  # fmt: skip
+    try:
+        import urllib.request
+
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)  # polling a starting server
+        url = f"http://127.0.0.1:{port}/mcp"
+        context_calls = [("get_context", {"query": q}) for q in queries]
+        saves = [("save_conversation", {"user_input": f"{q} (follow-up {i})", "assistant_response": rows[i][2],
+                                        "session_id": f"bench-{i % 20}"}) for i, q in enumerate(queries)]  # fmt: skip
+        context = asyncio.run(mcp_calls(url, context_calls))
+        saved = asyncio.run(mcp_calls(url, saves))
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(60)
+
+    def split(results: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
+        total = [t for t, _ in results]
+        embedding = [r["timings_ms"]["embedding"] for _, r in results]
+        return {"total": summary(total), "embedding": summary(embedding),
+                "excluding_embedding": summary([t - e for t, e in zip(total, embedding, strict=True)])}  # fmt: skip
+
+    results = {
+        "memories": args.memories, "calls_each": args.calls, "bulk_load_s": round(load_s, 1),
+        "hnsw_index_s": round(index_s, 1),
+        "get_context": split(context), "save_conversation": split(saved),
+        "baseline_exact_scan_no_index": summary(exact),
+    }  # fmt: skip
+    ours = results["get_context"]["excluding_embedding"]["p95_ms"]  # type: ignore[index]
+    results["get_context_p95_vs_exact_scan_p95"] = round(results["baseline_exact_scan_no_index"]["p95_ms"] / ours, 1)  # type: ignore[index]
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "memory.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    db.pool.close()
+    stop_embedded_server(work / "pg")
+
+
+if __name__ == "__main__":
+    main()
