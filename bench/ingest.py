@@ -265,10 +265,9 @@ def main() -> None:
         "asset_seconds": {a: m.get("duration_s", m.get("build_time_s")) for a, m in first.items()},
         "quality_suite_seconds": quality_seconds,
     }
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ingest.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    from bench._results import save_results
+
+    save_results("ingest", results)
     print(
         f"\npipeline {pipeline_rate:.2f} chunks/s vs bare model (batch {best_batch}) {bare_rate:.2f} chunks/s: "
         f"ratio {pipeline_rate / bare_rate:.3f} (goal >= 0.97)\n"

@@ -28,6 +28,7 @@ import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def free_port() -> int:
@@ -171,10 +172,9 @@ def main() -> None:
         from sage_platform.db import stop_embedded_server
 
         stop_embedded_server(work / "pg")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "load.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    from bench._results import save_results
+
+    save_results("load", results)
 
 
 if __name__ == "__main__":

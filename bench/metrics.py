@@ -147,9 +147,9 @@ def main() -> None:
             "reference_s": round(reference, 3),
             "ratio": round(reference / ours, 2),
         }
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps({"pairs": args.pairs, "metrics": results}, indent=2))
+    from bench._results import save_results
+
+    save_results("metrics", {"pairs": args.pairs, "metrics": results}, show=False)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Query embedding time is reported separately: latencies are for the search itself
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import statistics
@@ -255,10 +254,9 @@ def main() -> None:
     results["hybrid_with_query_embedding"] = summary(lat)
     bare_conn.close()
 
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "retrieval.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    from bench._results import save_results
+
+    save_results("retrieval", results)
     db.pool.close()
     stop_embedded_server(work / "pg")
     shutil.rmtree(work, ignore_errors=True)

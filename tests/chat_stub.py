@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests._http import serve
+from tests._http import send_json, serve
 
 SCRIPT = re.compile(r"\[\[(\w+)(?::([^\]\s]+))?(?: (\{.*?\}))?\]\]")
 
@@ -132,12 +132,7 @@ def chat_stub() -> Iterator[ChatStub]:
             self._write(b"")
 
         def _json(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, payload)
 
     with serve(Handler) as url:
         state.url = url + "/v1"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests._http import serve
+from tests._http import send_json, serve
 
 DIMENSION = 16
 
@@ -68,12 +68,7 @@ def openai_stub() -> Iterator[StubServer]:
             else:
                 self.send_error(404)
                 return
-            data = json.dumps(payload).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, 200, payload)
 
     with serve(Handler) as url:
         state.url = url + "/v1"

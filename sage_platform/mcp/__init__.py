@@ -46,9 +46,17 @@ def create_http_app(settings: Settings, memory: Any = None) -> Any:
     return BearerAuth(app, TokenVerifier.from_settings(settings, memory.store.db))
 
 
+def _quiet_sdk_logs() -> None:
+    """The SDK logs every session it opens and closes at INFO; keep warnings and errors only."""
+    import logging
+
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+
+
 def serve_http(settings: Settings) -> None:
     import uvicorn
 
+    _quiet_sdk_logs()
     uvicorn.run(create_http_app(settings), host=settings.mcp_host, port=settings.mcp_port, log_level="warning")
 
 
@@ -56,4 +64,5 @@ def serve_stdio(settings: Settings) -> None:
     """MCP over stdin/stdout for `claude mcp add sage -- sage mcp --stdio`; logs go to stderr only."""
     from sage_platform.mcp.server import MemoryService, build_server
 
+    _quiet_sdk_logs()
     build_server(MemoryService.from_settings(settings)).run("stdio")
