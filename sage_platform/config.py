@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     default_llm_timeout: float = Field(60.0, gt=0, description="Seconds an LLM call may take.")
     default_llm_max_retries: int = Field(2, ge=0, description="Retries of 429/5xx LLM answers, with backoff.")
 
+    # Operations: backups and alerts.
+    backup_dir: Path | None = Field(None, description="Where backups go; defaults to data_dir/backups.")
+    backup_keep_daily: int = Field(7, ge=0, description="Daily backups kept (the newest of each day).")
+    backup_keep_weekly: int = Field(4, ge=0, description="Weekly backups kept (the newest of each ISO week).")
+    alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
+
     # The MCP memory server (sage mcp).
     mcp_host: str = Field("127.0.0.1", description="Memory server address; loopback unless asked otherwise.")
     mcp_port: int = Field(17800, gt=0, lt=65536, description="Memory server port (path /mcp).")
@@ -133,6 +139,7 @@ class Settings(BaseSettings):
         "elasticsearch_url",
         "trace_jaeger_url",
         "session_database_url",
+        "alert_webhook_url",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

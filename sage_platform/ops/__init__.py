@@ -1,0 +1,1 @@
+"""Operations: verified backups and restores, retention, failure alerts."""
