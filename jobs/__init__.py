@@ -1,6 +1,7 @@
 """Jobs over the asset graph."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, JobDefinition, define_asset_job
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 rag_job = define_asset_job(
     "rag_job",
@@ -18,6 +19,8 @@ index_rebuild_job = define_asset_job(
     ),
 )
 
-jobs = [rag_job, index_rebuild_job]
+from jobs.backup import backup_job  # noqa: E402 (after the asset jobs it sits beside)
 
-__all__ = ["index_rebuild_job", "jobs", "rag_job"]
+jobs: list[JobDefinition | UnresolvedAssetJobDefinition] = [rag_job, index_rebuild_job, backup_job]
+
+__all__ = ["backup_job", "index_rebuild_job", "jobs", "rag_job"]

@@ -1,8 +1,9 @@
-"""Sensors and schedules."""
+"""Sensors and schedules: the platform runs itself."""
 
-from dagster import DefaultScheduleStatus, ScheduleDefinition, SensorDefinition
+from dagster import DefaultScheduleStatus, DefaultSensorStatus, ScheduleDefinition, SensorDefinition
 
-from jobs import index_rebuild_job
+from jobs import backup_job, index_rebuild_job, rag_job
+from sensors.failures import run_failure_alerts
 
 weekly_index_rebuild = ScheduleDefinition(
     name="weekly_index_rebuild",
@@ -12,8 +13,25 @@ weekly_index_rebuild = ScheduleDefinition(
     default_status=DefaultScheduleStatus.RUNNING,
     description="Rebuild the pgvector (and Elasticsearch) index beside the live one and switch after checks.",
 )
+nightly_backup = ScheduleDefinition(
+    name="nightly_backup",
+    job=backup_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="A verified backup of the platform database every night; retention keeps 7 daily and 4 weekly.",
+)
+daily_evaluation = ScheduleDefinition(
+    name="daily_evaluation",
+    job=rag_job,
+    cron_schedule="0 4 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="The whole graph once a day: ingest what changed, re-evaluate, and gate on regressions.",
+)
 
-schedules: list[ScheduleDefinition] = [weekly_index_rebuild]
-sensors: list[SensorDefinition] = []
+schedules: list[ScheduleDefinition] = [nightly_backup, weekly_index_rebuild, daily_evaluation]
+sensors: list[SensorDefinition] = [run_failure_alerts]
+assert run_failure_alerts.default_status == DefaultSensorStatus.RUNNING
 
-__all__ = ["schedules", "sensors", "weekly_index_rebuild"]
+__all__ = ["daily_evaluation", "nightly_backup", "run_failure_alerts", "schedules", "sensors", "weekly_index_rebuild"]

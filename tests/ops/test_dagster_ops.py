@@ -1,0 +1,82 @@
+"""backup_job in a real Dagster run; the failure sensor with a webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from dagster import DagsterInstance, build_run_status_sensor_context, job, op
+
+from jobs import backup_job
+from sage_platform.db import Database
+from sage_platform.resources import SageResource
+from sensors import run_failure_alerts
+from tests._http import serve
+
+
+def test_backup_job_records_size_duration_and_verification(settings, db: Database) -> None:  # type: ignore[no-untyped-def]
+    result = backup_job.execute_in_process(resources={"sage": SageResource()}, instance=DagsterInstance.ephemeral())
+    assert result.success
+    output = next(
+        e.event_specific_data.metadata for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT" and e.event_specific_data.metadata  # type: ignore[union-attr]
+    )  # fmt: skip
+    assert output["size_mb"].value > 0 and output["tables_verified"].value >= 5
+    assert "| documents |" in output["verification"].value and "✗" not in output["verification"].value
+
+
+@op
+def explode() -> None:
+    raise RuntimeError("the index is on fire")
+
+
+@job
+def broken_job() -> None:
+    explode()
+
+
+def test_failed_runs_become_alerts_and_one_webhook_post_each(settings, db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    posts: list[dict[str, Any]] = []
+    arrived = threading.Event()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+            arrived.set()
+
+    instance = DagsterInstance.ephemeral()
+    result = broken_job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    with serve(Receiver) as url:
+        monkeypatch.setenv("SAGE_ALERT_WEBHOOK_URL", url + "/hook")
+        for _ in range(2):  # the sensor may see the same failure again: one alert, one POST
+            context = build_run_status_sensor_context(
+                sensor_name="run_failure_alerts", dagster_instance=instance,
+                dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+            ).for_run_failure()  # fmt: skip
+            run_failure_alerts(context)
+        assert arrived.wait(5)
+    assert len(posts) == 1
+    assert posts[0]["type"] == "sage.run_failure" and posts[0]["job_name"] == "broken_job"
+    assert posts[0]["run_id"] == result.run_id and "explode" in posts[0]["error"]
+    with db.connect() as conn:
+        rows = conn.execute("SELECT run_id, job_name, webhook FROM alerts").fetchall()
+    assert rows == [(result.run_id, "broken_job", "delivered")]
+
+
+def test_an_unreachable_webhook_is_recorded_not_raised(settings, db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sage_platform.ops.alerts import record_failure
+    from tests.mcp_tool_server import free_port
+
+    monkeypatch.setenv("SAGE_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/hook")
+    from sage_platform.config import Settings
+
+    alert = record_failure(db, Settings(), run_id="r1", job_name="rag_job", error="boom", tags={})
+    assert alert.new and alert.webhook is not None and alert.webhook.startswith("failed: ")
