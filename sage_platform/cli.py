@@ -4,6 +4,7 @@ sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one ma
 sage materialize   the whole asset graph once, no UI; non-zero exit on failure
 sage report        the last evaluation
 sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
+sage backup        now | list: verified backups; sage restore BACKUP --target-url URL [--force]
 sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage memory status|search|clear
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
@@ -212,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sage_platform.mcp.cli import add_commands as add_memory_commands
 
     add_memory_commands(commands, _add_common)
+    from sage_platform.ops.cli import add_commands as add_ops_commands
+
+    add_ops_commands(commands, _add_common)
 
     report = commands.add_parser("report", help="print the last evaluation")
     report.add_argument("--json", action="store_true", help="the whole report as JSON")
@@ -255,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"sage: error: {error}", file=sys.stderr)
         return 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,3 +91,20 @@ def test_apply_retention_deletes_the_rest_with_their_manifests(tmp_path: Path) -
     assert sorted(p.name for p in folder.iterdir()) == [
         "sage-20261122T020000Z.dump", "sage-20261122T020000Z.json",
         "sage-20261123T020000Z.dump", "sage-20261123T020000Z.json"]  # fmt: skip
+
+
+def test_backup_and_restore_commands(platform, pg_server: str, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from sage_platform.cli import main
+
+    monkeypatch.setenv("SAGE_DATABASE_URL", platform.settings.database_url)
+    monkeypatch.setenv("SAGE_DATA_DIR", str(platform.settings.data_dir))
+    assert main(["backup", "now"]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert main(["backup", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 1 and listed[0]["verified"]
+    dump = listed[0]["path"]
+    assert main(["restore", dump, "--target-url", platform.settings.database_url]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["restore", dump, "--target-url", create_database(pg_server)]) == 0
+    assert "tables match the backup's manifest" in capsys.readouterr().out
