@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sage-installed
 
-.PHONY: install browser run test lint bench-ingest clean
+.PHONY: install test-tools run test lint bench-ingest clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-browser:
-	./scripts/install-chromium
+test-tools:
+	./scripts/install-test-tools
 
 run: install
 	$(VENV)/bin/sage up
 
-test: install browser
+test: install test-tools
 	$(PY) -m pytest -q
 
 lint: install

@@ -37,7 +37,7 @@ def eval_questions(context: AssetExecutionContext, sage: SageResource) -> Materi
     )
 
 
-@asset(group_name="rag", kinds={"openai", "postgres"}, deps=[pgvector_index, eval_questions])
+@asset(group_name="rag", kinds={"openai", "postgres"}, deps=[pgvector_index, eval_questions], pool="llm")
 def rag_answers(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
     """Top-k chunks from pgvector per question, then an answer from the LLM or the extractive answerer."""
     platform = sage.platform

@@ -34,7 +34,7 @@ def _index_metadata(stats: IndexStats) -> dict[str, Any]:
     }
 
 
-@asset(group_name="rag", kinds={"pytorch", "postgres"}, deps=[document_chunks])
+@asset(group_name="rag", kinds={"pytorch", "postgres"}, deps=[document_chunks], pool="embedding")
 def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
     """One vector per (model, chunk text). Only texts never embedded with this model are embedded."""
     platform = sage.platform
@@ -66,7 +66,7 @@ def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> Mate
     )
 
 
-@asset(group_name="rag", kinds={"pgvector"}, deps=[chunk_embeddings])
+@asset(group_name="rag", kinds={"pgvector"}, deps=[chunk_embeddings], pool="database")
 def pgvector_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> MaterializeResult:
     """Versioned pgvector tables (HNSW cosine + full-text GIN) behind the ``chunk_index`` view.
 
@@ -84,7 +84,7 @@ def pgvector_index(context: AssetExecutionContext, sage: SageResource, config: I
     return MaterializeResult(metadata=_index_metadata(stats))
 
 
-@asset(group_name="rag", kinds={"elasticsearch"}, deps=[chunk_embeddings], output_required=False)
+@asset(group_name="rag", kinds={"elasticsearch"}, deps=[chunk_embeddings], output_required=False, pool="database")
 def es_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> Iterator[MaterializeResult]:
     """The chunks in Elasticsearch (``sage-chunks-<version>`` behind the alias ``sage-chunks``).
 

@@ -83,17 +83,13 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.5, help="norm of the noise added to drawn vectors")
     args = parser.parse_args()
 
-    from psycopg.types.json import Jsonb
-
     from sage_platform.chunking import ChunkSplitter, chunk_id
     from sage_platform.config import Settings
     from sage_platform.db import Database, start_embedded_server, stop_embedded_server
     from sage_platform.embeddings.local import LocalEmbedder
-    from sage_platform.hashing import text_hash
-    from sage_platform.index import IndexChecks, rebuild_pgvector_index, vector_rows_pieces
+    from sage_platform.index import IndexChecks, rebuild_pgvector_index
     from sage_platform.ingest import iter_corpus_files, read_document
     from sage_platform.retrieval import DenseRetriever, HybridRetriever, SparseRetriever
-    from sage_platform.text_search import searchable_text, text_search_config
 
     rng = random.Random(1)
     embedder = LocalEmbedder()
@@ -135,34 +131,9 @@ def main() -> None:
     server = start_embedded_server(work / "pg")
     settings = Settings(database_url=server, data_dir=work)
     db = Database.from_settings(settings)
-    hashes = [text_hash(text) for _, _, text in rows]
-    with db.connect() as conn:
-        docs = sorted({doc_id for doc_id, _, _ in rows})
-        with conn.cursor().copy("COPY source_files (path, file_hash, size_bytes) FROM STDIN") as copy:
-            for doc_id in docs:
-                copy.write_row((doc_id, "bench", 0))
-        with conn.cursor().copy(
-            "COPY documents (doc_id, source, text, content_hash, metadata, size_bytes) FROM STDIN"
-        ) as copy:
-            for doc_id in docs:
-                copy.write_row((doc_id, doc_id, "", "bench", Jsonb({"corpus": doc_id.split("/", 1)[0]}), 0))
-        with conn.cursor().copy(
-            "COPY chunks (chunk_id, doc_id, position, text, text_hash, token_count, doc_hash, ts_config, search_text)"
-            " FROM STDIN"
-        ) as copy:
-            for (doc_id, position, text), digest in zip(rows, hashes, strict=True):
-                config = text_search_config(text)
-                copy.write_row((chunk_id(doc_id, position, digest), doc_id, position, text, digest, 0, "bench", config,
-                                searchable_text(text, config)))  # fmt: skip
-        conn.execute("CREATE TEMP TABLE staging (text_hash text, embedding vector)")
-        with conn.cursor().copy("COPY staging (text_hash, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            for piece in vector_rows_pieces(hashes, vectors):
-                copy.write(piece)
-        conn.execute(
-            "INSERT INTO embeddings (model, text_hash, dim, embedding) SELECT %s, text_hash, %s, embedding FROM staging"
-            " ON CONFLICT DO NOTHING",
-            (MODEL, dim),
-        )
+    from bench._corpus import load_chunks
+
+    hashes = load_chunks(db, rows, vectors, MODEL)
     ids = [chunk_id(d, p, h) for (d, p, _), h in zip(rows, hashes, strict=True)]
 
     # Our build (table, HNSW, GIN, checks, swap) and a bare CREATE INDEX on the same vectors.

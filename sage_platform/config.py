@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     )
     tool_timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take.")
 
+    max_concurrent_runs: int = Field(4, gt=0, description="Runs the Dagster daemon launches at once.")
+    pool_limits: str = Field(
+        "llm=4,embedding=1,database=1", description="Concurrency pool limits: calls to rate-limited APIs, heavy builds."
+    )
     dagster_host: str = "127.0.0.1"
     dagster_port: int = Field(3000, gt=0, lt=65536)
 

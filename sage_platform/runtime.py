@@ -36,7 +36,24 @@ def prepare_dagster_home(settings: Settings) -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault("SAGE_DAGSTER_PG_URL", dagster_storage_url(settings))
     os.environ.setdefault("SAGE_DAGSTER_COMPUTE_LOG_DIR", str(home / "compute_logs"))
+    os.environ.setdefault("SAGE_MAX_CONCURRENT_RUNS", str(settings.max_concurrent_runs))
     return home
+
+
+def set_pool_limits(settings: Settings) -> dict[str, int]:
+    """Pool limits from ``SAGE_POOL_LIMITS`` (e.g. ``llm=4,embedding=1,database=1``) into the instance."""
+    from dagster import DagsterInstance
+
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in settings.pool_limits.split(","))):
+        pool, _, count = part.partition("=")
+        if not count.isdigit():
+            raise ValueError(f"SAGE_POOL_LIMITS: {part!r} is not pool=count")
+        limits[pool.strip()] = int(count)
+    with DagsterInstance.get() as instance:
+        for pool, slots in limits.items():
+            instance.event_log_storage.set_concurrency_slots(pool, slots)
+    return limits
 
 
 def materialize_graph(settings: Settings, *, log_level: str = "INFO", job_name: str = RAG_JOB) -> bool:
@@ -111,6 +128,8 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         )
         Database.from_settings(settings)
         prepare_dagster_home(settings)
+        limits = set_pool_limits(settings)
+        print(f"[sage] pool limits: {limits}", flush=True)
         command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE_YAML),
                    "-h", settings.dagster_host, "-p", str(settings.dagster_port)]  # fmt: skip
         print(f"[sage] starting dagster dev on {url}", flush=True)

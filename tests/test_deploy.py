@@ -1,0 +1,100 @@
+"""The deployment files: docker-compose.yml (validated offline), Dockerfile, .env.example, dagster.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def _readme_services() -> set[str]:
+    """The services the README's deployment table names (first column, in backticks)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Deployment (docker compose)", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z-]+)` \|", section, flags=re.M))
+
+
+def test_every_service_the_readme_names_is_there_with_a_healthcheck() -> None:
+    named = _readme_services()
+    assert named == {"postgres", "elasticsearch", "jaeger", "code-location", "dagster-webserver", "dagster-daemon",
+                     "agent-server", "memory-server"}  # fmt: skip
+    assert named == set(SERVICES)
+    for name in named:
+        assert "test" in SERVICES[name]["healthcheck"], name
+
+
+def test_images_ports_and_dependencies() -> None:
+    assert SERVICES["postgres"]["image"] == "pgvector/pgvector:pg17"
+    assert SERVICES["elasticsearch"]["environment"]["xpack.security.enabled"] == "true"
+    published = {name: s.get("ports", []) for name, s in SERVICES.items()}
+    assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
+    assert {p for ports in published.values() for p in ports} >= {
+        "127.0.0.1:3000:3000", "127.0.0.1:8080:8080", "127.0.0.1:17800:17800"}  # fmt: skip
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert SERVICES[name]["depends_on"]["code-location"]["condition"] == "service_healthy"
+    for name in ("agent-server", "memory-server", "code-location"):
+        assert SERVICES[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_secrets_come_only_from_env() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "${POSTGRES_PASSWORD:?" in text and "${ELASTIC_PASSWORD:?" in text
+    example = dict(
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and line[0] != "#"
+    )
+    assert {"POSTGRES_PASSWORD", "ELASTIC_PASSWORD", "SAGE_API_KEYS", "SAGE_MCP_TOKENS"} <= set(example)
+    assert all(value in ("", "change-me", "change-me-too") for value in example.values())
+    assert (ROOT / ".env") not in list(ROOT.iterdir()) or ".env" in (ROOT / ".gitignore").read_text()
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose is not installed (scripts/install-test-tools)"
+)
+def test_compose_validates_offline(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text((ROOT / ".env.example").read_text().replace("change-me-too", "e").replace("change-me", "p"))
+    done = subprocess.run(
+        ["docker-compose", "--env-file", str(env), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    missing = subprocess.run(
+        ["docker-compose", "--env-file", str(empty), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True, text=True, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert missing.returncode != 0 and "set POSTGRES_PASSWORD in .env" in missing.stderr
+
+
+def test_dagster_yaml_is_the_production_instance(settings) -> None:  # type: ignore[no-untyped-def]
+    from dagster import DagsterInstance
+
+    from sage_platform.db import Database
+    from sage_platform.runtime import prepare_dagster_home, set_pool_limits
+
+    Database.from_settings(settings)
+    prepare_dagster_home(settings)
+    assert set_pool_limits(settings) == {"llm": 4, "embedding": 1, "database": 1}
+    with DagsterInstance.get() as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        assert instance.event_log_storage.get_concurrency_keys() == {"llm", "embedding", "database"}
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    from sage_platform.definitions import defs
+
+    pools = {node.key.path[-1]: node.pools for node in defs.resolve_asset_graph().asset_nodes}
+    assert pools["chunk_embeddings"] == {"embedding"} and pools["rag_answers"] == {"llm"}
+    assert pools["pgvector_index"] == {"database"}
