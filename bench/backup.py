@@ -57,7 +57,7 @@ def main() -> None:
 
     bare_path = work / "bare.dump"
     began = time.perf_counter()
-    subprocess.run([str(pg_tool("pg_dump", db.url)), "-Fc", "-f", str(bare_path), "-d", db.url], check=True)
+    subprocess.run([str(pg_tool("pg_dump", db.url)), "-Fc", "-f", str(bare_path), "-d", db.url], check=True)  # defaults
     bare_seconds = time.perf_counter() - began
     bare_mb = bare_path.stat().st_size / 2**20
 

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
 
     # Operations: backups and alerts.
     backup_dir: Path | None = Field(None, description="Where backups go; defaults to data_dir/backups.")
+    backup_compression: int = Field(1, ge=0, le=9, description="pg_dump gzip level: vectors barely compress.")
     backup_keep_daily: int = Field(7, ge=0, description="Daily backups kept (the newest of each day).")
     backup_keep_weekly: int = Field(4, ge=0, description="Weekly backups kept (the newest of each ISO week).")
     alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
