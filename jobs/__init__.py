@@ -19,8 +19,9 @@ index_rebuild_job = define_asset_job(
     ),
 )
 
-from jobs.backup import backup_job  # noqa: E402 (after the asset jobs it sits beside)
+from jobs.agent_tasks import streaming_agent_job  # noqa: E402 (after the asset jobs they sit beside)
+from jobs.backup import backup_job  # noqa: E402
 
-jobs: list[JobDefinition | UnresolvedAssetJobDefinition] = [rag_job, index_rebuild_job, backup_job]
+jobs: list[JobDefinition | UnresolvedAssetJobDefinition] = [rag_job, index_rebuild_job, backup_job, streaming_agent_job]
 
-__all__ = ["backup_job", "index_rebuild_job", "jobs", "rag_job"]
+__all__ = ["backup_job", "index_rebuild_job", "jobs", "rag_job", "streaming_agent_job"]

@@ -5,6 +5,7 @@ sage materialize   the whole asset graph once, no UI; non-zero exit on failure
 sage report        the last evaluation
 sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
 sage backup        now | list: verified backups; sage restore BACKUP --target-url URL [--force]
+sage task          submit "question" | status ID: long agent tasks run by Dagster
 sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage memory status|search|clear
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """

@@ -3,6 +3,7 @@
 from dagster import DefaultScheduleStatus, DefaultSensorStatus, ScheduleDefinition, SensorDefinition
 
 from jobs import backup_job, index_rebuild_job, rag_job
+from sensors.agent_tasks import agent_task_sensor
 from sensors.failures import run_failure_alerts
 
 weekly_index_rebuild = ScheduleDefinition(
@@ -31,7 +32,15 @@ daily_evaluation = ScheduleDefinition(
 )
 
 schedules: list[ScheduleDefinition] = [nightly_backup, weekly_index_rebuild, daily_evaluation]
-sensors: list[SensorDefinition] = [run_failure_alerts]
+sensors: list[SensorDefinition] = [agent_task_sensor, run_failure_alerts]
 assert run_failure_alerts.default_status == DefaultSensorStatus.RUNNING
 
-__all__ = ["daily_evaluation", "nightly_backup", "run_failure_alerts", "schedules", "sensors", "weekly_index_rebuild"]
+__all__ = [
+    "agent_task_sensor",
+    "daily_evaluation",
+    "nightly_backup",
+    "run_failure_alerts",
+    "schedules",
+    "sensors",
+    "weekly_index_rebuild",
+]

@@ -1,9 +1,10 @@
-"""``sage backup now|list`` and ``sage restore BACKUP --target-url URL [--force]``."""
+"""``sage backup now|list``, ``sage restore BACKUP --target-url URL [--force]`` and ``sage task submit|status``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ def add_commands(commands: Any, add_common: Callable[[argparse.ArgumentParser], 
     restore.add_argument("--force", action="store_true", help="replace what the target database holds")
     add_common(restore)
     restore.set_defaults(func=_cmd_restore)
+
+    task = commands.add_parser("task", help="long agent tasks run by Dagster: submit, status")
+    task.add_argument("action", choices=["submit", "status"])
+    task.add_argument("text", help="submit: the question; status: the task id")
+    task.add_argument("--user", default="anonymous", help="submit: the user id")
+    task.add_argument("--session", help="submit: continue this session")
+    add_common(task)
+    task.set_defaults(func=_cmd_task)
 
 
 def _cmd_backup(args: argparse.Namespace) -> int:
@@ -55,3 +64,25 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     if bad:
         print(f"differ: {', '.join(bad)}")
     return 1 if bad else 0
+
+
+def _cmd_task(args: argparse.Namespace) -> int:
+    from sage_platform.cli import _apply_flags
+    from sage_platform.db import Database
+    from sage_platform.server.schemas import StreamRequest
+    from sage_platform.server.tasks import TaskStore
+
+    tasks = TaskStore(Database.from_settings(_apply_flags(args)))
+    if args.action == "status":
+        found = tasks.get(args.text)
+        if found is None:
+            raise ValueError(f"no task {args.text}")
+        print(json.dumps(found, indent=2))
+        return 0
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": args.text}], "user_id": args.user}
+    if args.session:
+        body["session_id"] = args.session
+    task = tasks.submit(StreamRequest.model_validate(body))
+    print(task["task_id"])
+    print(f"pending: agent_task_sensor launches it; follow GET /api/tasks/{task['task_id']}/stream", file=sys.stderr)
+    return 0

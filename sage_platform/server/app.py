@@ -26,6 +26,7 @@ from sage_platform.server.deps import require_key, state_of
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_stream import router as stream_router
+from sage_platform.server.routes_tasks import router as tasks_router
 from sage_platform.server.state import ServerState
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -53,6 +54,7 @@ def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.include_router(stream_router, prefix="/api", dependencies=[Depends(require_key)])
     app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(require_key)])
+    app.include_router(tasks_router, prefix="/api/tasks", dependencies=[Depends(require_key)])
 
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> dict[str, Any]:

@@ -1,0 +1,44 @@
+"""streaming_agent_job: one run per agent task, every stream message stored as it happens."""
+
+from dagster import Config, Failure, OpExecutionContext, RetryPolicy, RetryRequested, job, op
+
+from sage_platform.config import Settings
+from sage_platform.db import Database
+from sage_platform.server.task_runner import run_task
+from sage_platform.server.tasks import TaskStore
+
+MAX_RETRIES = 2
+
+
+class AgentTaskConfig(Config):
+    task_id: str
+
+
+@op(
+    pool="llm",
+    retry_policy=RetryPolicy(max_retries=MAX_RETRIES, delay=2),
+    description="Run the agent loop for one task; its messages go to agent_events as they are published.",
+)
+def run_agent_task(context: OpExecutionContext, config: AgentTaskConfig) -> None:
+    settings = Settings()
+    outcome = run_task(settings, config.task_id, context.run_id)
+    context.add_output_metadata(
+        {
+            "task_id": config.task_id,
+            "status": outcome.status,
+            "attempt": outcome.attempt or 0,
+            "events": outcome.events,
+            "error": outcome.error or "",
+        }  # fmt: skip
+    )
+    if outcome.status != "failed":
+        return
+    if context.retry_number < MAX_RETRIES:
+        raise RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=2) from RuntimeError(outcome.error)
+    TaskStore(Database.from_settings(settings)).finish(config.task_id, context.run_id, "failed", outcome.error)
+    raise Failure(description=f"agent task {config.task_id} failed: {outcome.error}")
+
+
+@job(description="Runs one long agent task submitted with POST /api/tasks or `sage task submit`.")
+def streaming_agent_job() -> None:
+    run_agent_task()

@@ -1,0 +1,61 @@
+"""Long-running agent tasks: submit, status, and the stream followed live from Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from sage_platform.server.deps import state_of
+from sage_platform.server.messages import encode
+from sage_platform.server.schemas import StreamRequest
+from sage_platform.server.tasks import TERMINAL, TaskStore
+
+router = APIRouter(tags=["tasks"])
+POLL_SECONDS = 0.2
+
+
+def _tasks(request: Request) -> TaskStore:
+    return TaskStore(state_of(request).platform.db)
+
+
+@router.post("", status_code=202, summary="Submit a long agent task (run by Dagster's streaming_agent_job)")
+async def submit(request: Request, body: StreamRequest) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(_tasks(request).submit, body)
+    except ValueError as error:
+        raise HTTPException(400, str(error)) from error
+
+
+@router.get("/{task_id}", summary="A task's status and its Dagster run id")
+async def status(request: Request, task_id: str) -> dict[str, Any]:
+    task = await run_in_threadpool(_tasks(request).get, task_id)
+    if task is None:
+        raise HTTPException(404, f"no task {task_id}")
+    return task
+
+
+@router.get("/{task_id}/stream", response_class=StreamingResponse, summary="The task's messages as NDJSON, live")
+async def stream(request: Request, task_id: str, offset: int = Query(0, ge=0)) -> StreamingResponse:
+    tasks = _tasks(request)
+    if await run_in_threadpool(tasks.get, task_id) is None:
+        raise HTTPException(404, f"no task {task_id}")
+
+    async def follow() -> AsyncIterator[bytes]:
+        index = offset
+        while True:
+            task = await run_in_threadpool(tasks.get, task_id)
+            messages = await run_in_threadpool(tasks.events, task_id, index)
+            if messages:
+                index += len(messages)
+                yield b"".join(encode(m) for m in messages)
+            if task is None or (task["status"] in TERMINAL and not messages):
+                return
+            if not messages:
+                await asyncio.sleep(POLL_SECONDS)  # the job writes from another process: poll the table
+
+    return StreamingResponse(follow(), media_type="application/x-ndjson")

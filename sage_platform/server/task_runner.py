@@ -1,0 +1,63 @@
+"""Run one agent task to its end, storing every stream message as it is published.
+
+Usage::
+
+    outcome = run_task(settings, task_id, run_id)    # TaskOutcome(status="completed", ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sage_platform.config import Settings
+from sage_platform.db import Database
+from sage_platform.server.tasks import TaskStore
+
+
+@dataclass
+class TaskOutcome:
+    status: str  # completed | failed | skipped (already finished: never run to completion twice)
+    attempt: int | None
+    events: int = 0
+    error: str | None = None
+
+
+def run_task(settings: Settings, task_id: str, run_id: str) -> TaskOutcome:
+    """Claim the task for ``run_id`` and run it. A completed run is marked completed here; a failed
+    one is left to the caller, which knows whether a retry comes."""
+    tasks = TaskStore(Database.from_settings(settings))
+    attempt = tasks.claim(task_id, run_id)
+    if attempt is None:
+        return TaskOutcome("skipped", None)
+    outcome = asyncio.run(_run(settings, tasks, task_id, run_id))
+    outcome.attempt = attempt
+    if outcome.status == "completed":
+        tasks.finish(task_id, run_id, "completed")
+    return outcome
+
+
+async def _run(settings: Settings, tasks: TaskStore, task_id: str, run_id: str) -> TaskOutcome:
+    from sage_platform.server.state import ServerState
+
+    state = ServerState.create(settings)
+    await state.start()
+    try:
+        request = tasks.request_of(task_id)
+        try:
+            run = state.agent.start(state.agent.prepare(request))
+        except Exception as error:  # refused before it started: no model, unknown tools, too long
+            return TaskOutcome("failed", None, 0, f"{type(error).__name__}: {error}")
+        seq = 0
+        errors = []
+        async for batch in run.batches(0):
+            for message in batch:
+                if not await asyncio.to_thread(tasks.append, task_id, run_id, seq, message):
+                    run.cancel("another run took the task over")
+                    return TaskOutcome("failed", None, seq, "another run took the task over")
+                seq += 1
+                if message["type"] == "error":
+                    errors.append(str(message["content"]))
+        return TaskOutcome("failed" if errors else "completed", None, seq, "; ".join(errors) or None)
+    finally:
+        await state.close()
