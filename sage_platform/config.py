@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     )
 
     corpus_dir: Path = Field(SAMPLE_CORPUS_DIR, description="Folder read recursively by raw_documents.")
+    inbox_dir: Path | None = Field(None, description="Watched by inbox_sensor; new files are staged into the corpus.")
     eval_set: Path = Field(SAMPLE_EVAL_SET, description="Golden questions, JSONL.")
     max_document_bytes: int = Field(20_000_000, gt=0, description="Larger files are rejected.")
 

@@ -5,6 +5,7 @@ from dagster import DefaultScheduleStatus, DefaultSensorStatus, ScheduleDefiniti
 from jobs import backup_job, index_rebuild_job, rag_job
 from sensors.agent_tasks import agent_task_sensor
 from sensors.failures import run_failure_alerts
+from sensors.inbox import inbox_sensor
 
 weekly_index_rebuild = ScheduleDefinition(
     name="weekly_index_rebuild",
@@ -32,12 +33,13 @@ daily_evaluation = ScheduleDefinition(
 )
 
 schedules: list[ScheduleDefinition] = [nightly_backup, weekly_index_rebuild, daily_evaluation]
-sensors: list[SensorDefinition] = [agent_task_sensor, run_failure_alerts]
+sensors: list[SensorDefinition] = [agent_task_sensor, inbox_sensor, run_failure_alerts]
 assert run_failure_alerts.default_status == DefaultSensorStatus.RUNNING
 
 __all__ = [
     "agent_task_sensor",
     "daily_evaluation",
+    "inbox_sensor",
     "nightly_backup",
     "run_failure_alerts",
     "schedules",

@@ -1,0 +1,107 @@
+"""The inbox: files dropped into ``SAGE_INBOX_DIR`` are staged into the corpus and ingested.
+
+A file is known by its path and content hash; each (path, hash) is handled once. Readable files are
+copied into ``<corpus>/inbox/`` (atomically) so the next graph run ingests them incrementally.
+Unreadable ones (unsupported type, too large, permission denied, unparsable) go to
+``rejected_documents`` with the reason and are not looked at again until their bytes change.
+
+Usage::
+
+    scan = scan_inbox(Path("inbox"), known={}, max_bytes=20_000_000)
+    stage(scan.readable[0], Path("inbox"), corpus_dir)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sage_platform.db import Database
+from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, read_document
+
+STAGED = "inbox"  # the folder under the corpus that holds staged inbox files
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    path: str  # relative to the inbox
+    content_hash: str
+    size: int
+    reason: str | None = None  # why it cannot be ingested; None when it can
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.path}:{self.content_hash}"
+
+
+@dataclass
+class InboxScan:
+    readable: list[InboxFile] = field(default_factory=list)
+    unreadable: list[InboxFile] = field(default_factory=list)
+
+
+def _examine(root: Path, rel: str, max_bytes: int) -> InboxFile:
+    path = root / rel
+    try:
+        stat = path.stat()
+        if stat.st_size > max_bytes:
+            return InboxFile(rel, f"size:{stat.st_size}:{stat.st_mtime_ns}", stat.st_size,
+                             f"{stat.st_size:,} bytes is over SAGE_MAX_DOCUMENT_BYTES ({max_bytes:,})")  # fmt: skip
+        data = path.read_bytes()
+    except OSError as error:
+        marker = f"unreadable:{getattr(error, 'errno', '')}:{rel}"
+        return InboxFile(rel, hashlib.sha256(marker.encode()).hexdigest(), 0, f"cannot read: {error.strerror or error}")
+    digest = hashlib.sha256(data).hexdigest()
+    if not rel.lower().endswith(SUPPORTED_SUFFIXES):
+        suffix = Path(rel).suffix or "(none)"
+        return InboxFile(rel, digest, len(data), f"unsupported type {suffix}: expected {', '.join(SUPPORTED_SUFFIXES)}")
+    try:
+        result = read_document(rel, data)
+    except Rejected as error:
+        return InboxFile(rel, digest, len(data), f"unparsable: {error}")
+    if not result.documents:
+        reasons = "; ".join(reason for _, reason in result.rejected_records) or "no text"
+        return InboxFile(rel, digest, len(data), f"unparsable: {reasons}")
+    return InboxFile(rel, digest, len(data))
+
+
+def scan_inbox(root: Path, known: dict[str, str], max_bytes: int) -> InboxScan:
+    """Files whose (path, hash) is not in ``known``, split into readable and unreadable."""
+    scan = InboxScan()
+    if not root.is_dir():
+        return scan
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue  # editors' and uploaders' temporary files
+            rel = str((Path(dirpath) / name).relative_to(root))
+            found = _examine(root, rel, max_bytes)
+            if known.get(rel) == found.content_hash:
+                continue
+            (scan.unreadable if found.reason else scan.readable).append(found)
+    return scan
+
+
+def stage(item: InboxFile, root: Path, corpus_dir: Path) -> Path:
+    """Copy into ``<corpus>/inbox/`` atomically; the corpus reader never sees half a file."""
+    target = corpus_dir / STAGED / item.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(root / item.path, partial)
+    partial.replace(target)
+    return target
+
+
+def record_unreadable(db: Database, items: list[InboxFile]) -> None:
+    with db.connect() as conn:
+        for item in items:
+            conn.execute(
+                """INSERT INTO rejected_documents (path, source, content_hash, reason, size_bytes)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (path, content_hash) DO UPDATE SET last_seen = now(), reason = EXCLUDED.reason""",
+                (f"{STAGED}/{item.path}", f"{STAGED}/{item.path}", item.content_hash, item.reason, item.size),
+            )

@@ -1,0 +1,40 @@
+"""inbox_sensor: new or changed files in SAGE_INBOX_DIR launch rag_job, once per (path, content hash)."""
+
+import json
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from jobs import rag_job
+from sage_platform.config import Settings
+from sage_platform.db import Database
+from sage_platform.ops.inbox import record_unreadable, scan_inbox, stage
+
+
+@sensor(
+    job=rag_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Stages new or changed inbox files into the corpus and runs the graph; run key = path + hash.",
+)
+def inbox_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    settings = Settings()
+    if settings.inbox_dir is None:
+        return SkipReason("SAGE_INBOX_DIR is not set")
+    known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    scan = scan_inbox(settings.inbox_dir, known, settings.max_document_bytes)
+    if scan.unreadable:
+        record_unreadable(Database.from_settings(settings), scan.unreadable)
+    requests = []
+    for item in scan.readable:
+        stage(item, settings.inbox_dir, settings.corpus_dir)
+        requests.append(RunRequest(run_key=item.run_key, tags={"sage/inbox_file": item.path[:200],
+                                                               "sage/content_hash": item.content_hash}))  # fmt: skip
+    for item in (*scan.readable, *scan.unreadable):
+        known[item.path] = item.content_hash  # handled: never launched or reported twice for these bytes
+    cursor = json.dumps(known, sort_keys=True)
+    if requests:
+        return SensorResult(run_requests=requests, cursor=cursor)
+    unreadable = "; ".join(f"{i.path} ({i.reason})" for i in scan.unreadable)
+    context.update_cursor(cursor)
+    return SkipReason(f"unreadable, recorded in rejected_documents: {unreadable}" if unreadable
+                      else f"no new or changed files in {settings.inbox_dir}")  # fmt: skip
