@@ -2,8 +2,7 @@
 
 from dagster import Config, Failure, OpExecutionContext, RetryPolicy, RetryRequested, job, op
 
-from sage_platform.config import Settings
-from sage_platform.db import Database
+from sage_platform.resources import SageResource
 from sage_platform.server.task_runner import run_task
 from sage_platform.server.tasks import TaskStore
 
@@ -19,9 +18,9 @@ class AgentTaskConfig(Config):
     retry_policy=RetryPolicy(max_retries=MAX_RETRIES, delay=2),
     description="Run the agent loop for one task; its messages go to agent_events as they are published.",
 )
-def run_agent_task(context: OpExecutionContext, config: AgentTaskConfig) -> None:
-    settings = Settings()
-    outcome = run_task(settings, config.task_id, context.run_id)
+def run_agent_task(context: OpExecutionContext, config: AgentTaskConfig, sage: SageResource) -> None:
+    platform = sage.platform
+    outcome = run_task(platform, config.task_id, context.run_id)
     context.add_output_metadata(
         {
             "task_id": config.task_id,
@@ -35,7 +34,7 @@ def run_agent_task(context: OpExecutionContext, config: AgentTaskConfig) -> None
         return
     if context.retry_number < MAX_RETRIES:
         raise RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=2) from RuntimeError(outcome.error)
-    TaskStore(Database.from_settings(settings)).finish(config.task_id, context.run_id, "failed", outcome.error)
+    TaskStore(platform.db).finish(config.task_id, context.run_id, "failed", outcome.error)
     raise Failure(description=f"agent task {config.task_id} failed: {outcome.error}")
 
 

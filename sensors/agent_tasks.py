@@ -3,8 +3,7 @@
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
 from jobs.agent_tasks import streaming_agent_job
-from sage_platform.config import Settings
-from sage_platform.db import Database
+from sage_platform.resources import SageResource
 from sage_platform.server.tasks import TaskStore
 
 
@@ -14,8 +13,9 @@ from sage_platform.server.tasks import TaskStore
     default_status=DefaultSensorStatus.RUNNING,
     description="Launches a run for each pending agent task; the task id is the run key, so once each.",
 )
-def agent_task_sensor(context: SensorEvaluationContext):  # type: ignore[no-untyped-def]
-    pending = TaskStore(Database.from_settings(Settings())).pending()
+def agent_task_sensor(context: SensorEvaluationContext, sage: SageResource):  # type: ignore[no-untyped-def]
+    # The process's cached platform: one pool and one migration check, not one per tick.
+    pending = TaskStore(sage.platform.db).pending()
     if not pending:
         yield SkipReason("no pending agent tasks")
         return

@@ -5,9 +5,8 @@ import json
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from jobs import rag_job
-from sage_platform.config import Settings
-from sage_platform.db import Database
 from sage_platform.ops.inbox import record_unreadable, scan_inbox, stage
+from sage_platform.resources import SageResource
 
 
 @sensor(
@@ -16,14 +15,14 @@ from sage_platform.ops.inbox import record_unreadable, scan_inbox, stage
     default_status=DefaultSensorStatus.RUNNING,
     description="Stages new or changed inbox files into the corpus and runs the graph; run key = path + hash.",
 )
-def inbox_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    settings = Settings()
+def inbox_sensor(context: SensorEvaluationContext, sage: SageResource) -> SensorResult | SkipReason:
+    settings = sage.platform.settings
     if settings.inbox_dir is None:
         return SkipReason("SAGE_INBOX_DIR is not set")
     known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     scan = scan_inbox(settings.inbox_dir, known, settings.max_document_bytes)
     if scan.unreadable:
-        record_unreadable(Database.from_settings(settings), scan.unreadable)
+        record_unreadable(sage.platform.db, scan.unreadable)
     requests = []
     for item in scan.readable:
         stage(item, settings.inbox_dir, settings.corpus_dir)

@@ -12,7 +12,6 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -22,13 +21,13 @@ from typing import Any
 
 from sage_platform.config import Settings
 from sage_platform.db import Database
+from sage_platform.hashing import text_hash
 
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 OPEN_PATHS = ("/health", METADATA_PATH)
 
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+digest = text_hash  # sha256 hex: only digests of tokens are kept
 
 
 def issue_token(db: Database, name: str) -> str:

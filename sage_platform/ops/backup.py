@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -103,8 +104,6 @@ RESTORE_ENV = {"PGOPTIONS": "-c maintenance_work_mem=1GB"}
 
 
 def _run(command: list[str], env: dict[str, str] | None = None) -> None:
-    import os
-
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise BackupError(f"{Path(command[0]).name} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")

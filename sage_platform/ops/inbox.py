@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sage_platform.db import Database
+from sage_platform.hashing import text_hash
 from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, read_document
 
 STAGED = "inbox"  # the folder under the corpus that holds staged inbox files
@@ -43,18 +44,23 @@ class InboxScan:
     unreadable: list[InboxFile] = field(default_factory=list)
 
 
-def _examine(root: Path, rel: str, max_bytes: int) -> InboxFile:
+def _examine(root: Path, rel: str, max_bytes: int, known_hash: str | None) -> InboxFile | None:
+    """The file as found, or None when its bytes are the ones already handled (not parsed again)."""
     path = root / rel
     try:
         stat = path.stat()
         if stat.st_size > max_bytes:
-            return InboxFile(rel, f"size:{stat.st_size}:{stat.st_mtime_ns}", stat.st_size,
-                             f"{stat.st_size:,} bytes is over SAGE_MAX_DOCUMENT_BYTES ({max_bytes:,})")  # fmt: skip
+            found = InboxFile(rel, f"size:{stat.st_size}:{stat.st_mtime_ns}", stat.st_size,
+                              f"{stat.st_size:,} bytes is over SAGE_MAX_DOCUMENT_BYTES ({max_bytes:,})")  # fmt: skip
+            return None if found.content_hash == known_hash else found
         data = path.read_bytes()
     except OSError as error:
         marker = f"unreadable:{getattr(error, 'errno', '')}:{rel}"
-        return InboxFile(rel, hashlib.sha256(marker.encode()).hexdigest(), 0, f"cannot read: {error.strerror or error}")
+        found = InboxFile(rel, text_hash(marker), 0, f"cannot read: {error.strerror or error}")
+        return None if found.content_hash == known_hash else found
     digest = hashlib.sha256(data).hexdigest()
+    if digest == known_hash:
+        return None
     if not rel.lower().endswith(SUPPORTED_SUFFIXES):
         suffix = Path(rel).suffix or "(none)"
         return InboxFile(rel, digest, len(data), f"unsupported type {suffix}: expected {', '.join(SUPPORTED_SUFFIXES)}")
@@ -79,10 +85,9 @@ def scan_inbox(root: Path, known: dict[str, str], max_bytes: int) -> InboxScan:
             if name.startswith("."):
                 continue  # editors' and uploaders' temporary files
             rel = str((Path(dirpath) / name).relative_to(root))
-            found = _examine(root, rel, max_bytes)
-            if known.get(rel) == found.content_hash:
-                continue
-            (scan.unreadable if found.reason else scan.readable).append(found)
+            found = _examine(root, rel, max_bytes, known.get(rel))
+            if found is not None:
+                (scan.unreadable if found.reason else scan.readable).append(found)
     return scan
 
 

@@ -8,19 +8,15 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from sage_platform.config import Settings
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
+from sage_platform.hashing import text_hash
 
 
 class ApiKeys:
     def __init__(self, keys: list[str], *, disabled: bool = False) -> None:
-        self._digests = [_digest(k) for k in keys if k]
+        self._digests = [text_hash(k) for k in keys if k]
         self.enabled = bool(self._digests) and not disabled
 
     @classmethod
@@ -34,5 +30,5 @@ class ApiKeys:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return False
-        digest = _digest(token.strip())
+        digest = text_hash(token.strip())
         return any(hmac.compare_digest(digest, known) for known in self._digests)

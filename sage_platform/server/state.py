@@ -38,11 +38,12 @@ class ServerState:
     builtins: dict[str, Tool] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings) -> ServerState:
+    def create(cls, settings: Settings, platform: Any = None) -> ServerState:
+        """``platform``: one already built in this process (its database and embedder are reused)."""
         from sage_platform.platform import Platform
         from sage_platform.server.memory import AgentMemory
 
-        platform = Platform(settings)
+        platform = platform or Platform(settings)
         store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
         builtins = builtin_tools(platform, _LazyMemory(platform, AgentMemory))
         mcp = McpRegistry()

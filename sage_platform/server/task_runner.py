@@ -2,16 +2,15 @@
 
 Usage::
 
-    outcome = run_task(settings, task_id, run_id)    # TaskOutcome(status="completed", ...)
+    outcome = run_task(platform, task_id, run_id)    # TaskOutcome(status="completed", ...)
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
-from sage_platform.config import Settings
-from sage_platform.db import Database
 from sage_platform.server.tasks import TaskStore
 
 
@@ -23,24 +22,24 @@ class TaskOutcome:
     error: str | None = None
 
 
-def run_task(settings: Settings, task_id: str, run_id: str) -> TaskOutcome:
+def run_task(platform: Any, task_id: str, run_id: str) -> TaskOutcome:
     """Claim the task for ``run_id`` and run it. A completed run is marked completed here; a failed
     one is left to the caller, which knows whether a retry comes."""
-    tasks = TaskStore(Database.from_settings(settings))
+    tasks = TaskStore(platform.db)
     attempt = tasks.claim(task_id, run_id)
     if attempt is None:
         return TaskOutcome("skipped", None)
-    outcome = asyncio.run(_run(settings, tasks, task_id, run_id))
+    outcome = asyncio.run(_run(platform, tasks, task_id, run_id))
     outcome.attempt = attempt
     if outcome.status == "completed":
         tasks.finish(task_id, run_id, "completed")
     return outcome
 
 
-async def _run(settings: Settings, tasks: TaskStore, task_id: str, run_id: str) -> TaskOutcome:
+async def _run(platform: Any, tasks: TaskStore, task_id: str, run_id: str) -> TaskOutcome:
     from sage_platform.server.state import ServerState
 
-    state = ServerState.create(settings)
+    state = ServerState.create(platform.settings, platform)
     await state.start()
     try:
         request = tasks.request_of(task_id)

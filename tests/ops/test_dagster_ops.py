@@ -60,6 +60,7 @@ def test_failed_runs_become_alerts_and_one_webhook_post_each(settings, db: Datab
             context = build_run_status_sensor_context(
                 sensor_name="run_failure_alerts", dagster_instance=instance,
                 dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+                resources={"sage": SageResource()},
             ).for_run_failure()  # fmt: skip
             run_failure_alerts(context)
         assert arrived.wait(5)

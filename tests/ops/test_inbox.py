@@ -9,11 +9,14 @@ import pytest
 from dagster import DagsterInstance, RunRequest, SensorResult, SkipReason, build_sensor_context
 
 from sage_platform.db import Database
+from sage_platform.resources import SageResource
 from sensors import inbox_sensor
 
 
 def _evaluate(cursor: str | None) -> tuple[list[RunRequest], str | None, str | None]:
-    context = build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor)
+    context = build_sensor_context(
+        instance=DagsterInstance.ephemeral(), cursor=cursor, resources={"sage": SageResource()}
+    )
     result = inbox_sensor(context)
     if isinstance(result, SkipReason):
         return [], context.cursor, result.skip_message

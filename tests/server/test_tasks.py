@@ -17,6 +17,7 @@ from dagster import DagsterInstance, build_sensor_context
 
 from jobs import streaming_agent_job
 from sage_platform.db import Database
+from sage_platform.resources import SageResource
 from sage_platform.server.tasks import TaskStore
 from sensors import agent_task_sensor
 from tests.chat_stub import ChatStub
@@ -33,8 +34,9 @@ def llm_env(monkeypatch: pytest.MonkeyPatch, llm: ChatStub) -> None:
 def _run_job(task_id: str, raise_on_error: bool = True):  # type: ignore[no-untyped-def]
     config = {"ops": {"run_agent_task": {"config": {"task_id": task_id}}}}
     return streaming_agent_job.execute_in_process(
-        run_config=config, instance=DagsterInstance.ephemeral(), raise_on_error=raise_on_error
-    )
+        run_config=config, instance=DagsterInstance.ephemeral(), raise_on_error=raise_on_error,
+        resources={"sage": SageResource()},
+    )  # fmt: skip
 
 
 def test_submit_sense_run_and_follow(llm_env: None, start_server: Callable[..., AgentClient]) -> None:
@@ -45,7 +47,11 @@ def test_submit_sense_run_and_follow(llm_env: None, start_server: Callable[..., 
     task = submitted.json()
     assert task["status"] == "pending" and task["user_id"] == "ada"
 
-    requests_ = list(agent_task_sensor(build_sensor_context(instance=DagsterInstance.ephemeral())))
+    requests_ = list(
+        agent_task_sensor(
+            build_sensor_context(instance=DagsterInstance.ephemeral(), resources={"sage": SageResource()})
+        )
+    )
     assert len(requests_) == 1
     run_request = requests_[0]
     assert run_request.run_key == task["task_id"]
@@ -61,7 +67,11 @@ def test_submit_sense_run_and_follow(llm_env: None, start_server: Callable[..., 
         for x in server.get(f"/api/tasks/{task['task_id']}/stream", params={"offset": 3}).text.splitlines()
     ]
     assert tail == lines[3:]
-    after = list(agent_task_sensor(build_sensor_context(instance=DagsterInstance.ephemeral())))
+    after = list(
+        agent_task_sensor(
+            build_sensor_context(instance=DagsterInstance.ephemeral(), resources={"sage": SageResource()})
+        )
+    )
     assert [type(r).__name__ for r in after] == ["SkipReason"] and "no pending" in after[0].skip_message
     assert server.get("/api/tasks/nope").status_code == 404
 
@@ -90,7 +100,9 @@ def test_a_killed_run_retried_completes_once_without_duplicates(
     task = tasks.submit(StreamRequest(messages=[{"role": "user", "content": "[[hold]] survive a crash"}]))
     config = {"ops": {"run_agent_task": {"config": {"task_id": task["task_id"]}}}}
     code = ("from dagster import DagsterInstance; from jobs import streaming_agent_job;"
-            f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral())")  # fmt: skip
+            "from sage_platform.resources import SageResource;"
+            f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral(),"
+            "resources={'sage': SageResource()})")  # fmt: skip
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ), start_new_session=True,
                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
