@@ -6,7 +6,11 @@ random unit vectors (their values do not matter to a backup); the versioned pgve
 snapshot + pg_dump -Fc; baseline in the same run: a bare pg_dump -Fc of the same database), the
 restore-and-verify time, and the ratio of verify time to backup time.
 
-    .venv/bin/python bench/backup.py [--rows 100000]
+With ``--s3`` it also keeps a backup in S3-compatible storage: the endpoint in SAGE_S3_ENDPOINT_URL,
+SAGE_S3_ACCESS_KEY_ID and SAGE_S3_SECRET_ACCESS_KEY if set, otherwise a one-node Ceph RADOS Gateway on
+loopback (tests/s3_server.py; memory-backed), and reports upload and download MB/s.
+
+    .venv/bin/python bench/backup.py [--rows 100000] [--s3]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ PUBMEDQA = ROOT.parent / "shared" / "data" / "pubmedqa" / "pqal_dev.json"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--s3", action="store_true", help="also back up to S3-compatible storage")
     args = parser.parse_args()
 
     from bench._corpus import load_chunks
@@ -72,10 +77,41 @@ def main() -> None:
         "verify_over_backup_time": round(result.verify_seconds / result.dump_seconds, 2),
         "tables_verified": len(result.tables), "all_match": result.verified,
     }  # fmt: skip
+    if args.s3:
+        results.update(s3_figures(settings, db))
     save_results("backup", results)
     db.close()
     stop_embedded_server(work / "pg")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def s3_figures(settings, db) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """A second verified backup, kept in S3; upload (store) and download MB/s."""
+    import uuid
+
+    from sage_platform.ops.backup import backup_now
+    from sage_platform.ops.storage import backup_storage, s3_client
+    from tests.s3_server import s3_endpoint
+
+    with s3_endpoint() as endpoint:
+        bucket = f"sage-bench-{uuid.uuid4().hex[:8]}"
+        s3 = settings.model_validate({**settings.model_dump(), "s3_bucket": bucket, "s3_endpoint_url": endpoint.url,
+                                      "s3_region": "us-east-1", "s3_addressing_style": "path",
+                                      "s3_access_key_id": endpoint.access_key,
+                                      "s3_secret_access_key": endpoint.secret_key})  # fmt: skip
+        s3_client(s3).create_bucket(Bucket=bucket)
+        began = time.perf_counter()
+        result = backup_now(s3, db)
+        total = time.perf_counter() - began
+        mb = result.size_bytes / 2**20
+        began = time.perf_counter()
+        with backup_storage(s3).local_copy(result.location.rsplit("/", 1)[-1]):
+            download = time.perf_counter() - began
+        return {
+            "s3_backup_total_seconds": round(total, 2), "s3_upload_seconds": round(result.store_seconds, 2),
+            "s3_upload_mb_per_s": round(mb / result.store_seconds, 1), "s3_download_seconds": round(download, 2),
+            "s3_download_mb_per_s": round(mb / download, 1),
+        }  # fmt: skip
 
 
 if __name__ == "__main__":

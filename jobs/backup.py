@@ -6,7 +6,7 @@ from sage_platform.ops.backup import apply_retention, backup_now
 from sage_platform.resources import SageResource
 
 
-@op(pool="database", description="pg_dump -Fc, restore into a scratch database, verify table by table.")
+@op(pool="database", description="pg_dump -Fc, restore into a scratch database, verify table by table, store.")
 def backup_database(context: OpExecutionContext, sage: SageResource) -> None:
     platform = sage.platform
     result = backup_now(platform.settings, platform.db)
@@ -16,13 +16,14 @@ def backup_database(context: OpExecutionContext, sage: SageResource) -> None:
     )
     context.add_output_metadata(
         {
-            "path": str(result.path),
+            "location": result.location,
             "size_mb": round(result.size_bytes / 2**20, 2),
             "dump_seconds": round(result.dump_seconds, 2),
             "verify_seconds": round(result.verify_seconds, 2),
+            "store_seconds": round(result.store_seconds, 2),
             "tables_verified": len(result.tables),
             "verification": MetadataValue.md("| table | rows | restored | match |\n|---|---|---|---|\n" + rows),
-            "deleted_by_retention": [p.name for p in deleted],
+            "deleted_by_retention": deleted,
         }
     )
 

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     backup_compression: int = Field(1, ge=0, le=9, description="pg_dump gzip level: vectors barely compress.")
     backup_keep_daily: int = Field(7, ge=0, description="Daily backups kept (the newest of each day).")
     backup_keep_weekly: int = Field(4, ge=0, description="Weekly backups kept (the newest of each ISO week).")
+    s3_bucket: str | None = Field(None, description="Keep backups in this S3-compatible bucket, not backup_dir.")
+    s3_prefix: str = Field("sage/backups/", description="Key prefix of the backups in the bucket.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph RGW…); AWS if unset.")
+    s3_region: str | None = Field(None, description="Bucket region; boto3's default when unset.")
+    s3_access_key_id: SecretStr | None = Field(None, description="With the secret; boto3's own chain when unset.")
+    s3_secret_access_key: SecretStr | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field("auto", description="path for most self-hosted.")
     alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
 
     # The MCP memory server (sage mcp).

@@ -1,5 +1,8 @@
 """Verified backups: ``pg_dump -Fc`` of the platform database, restored into a scratch database and
 compared table by table (row count and a checksum of primary keys) before the backup counts.
+It is then kept in the backup storage (``SAGE_BACKUP_DIR``, or an S3-compatible bucket when
+``SAGE_S3_BUCKET`` is set; see ``storage``) with its manifest, which also records the dump's sha256 so a
+restore uses exactly the bytes that verified.
 
 The manifest is taken inside the very snapshot pg_dump reads (``--snapshot``), so writes that land
 during the dump cannot make a good backup look bad. A backup is ``sage-<UTC time>.dump`` with its
@@ -7,17 +10,20 @@ manifest ``sage-<UTC time>.json`` beside it.
 
 Usage::
 
-    result = backup_now(settings)            # dump, restore into scratch, verify, keep or fail
-    restore(Path(".sage/backups/sage-20261123T020000Z.dump"), "postgresql://…/target", force=False)
+    result = backup_now(settings)            # dump, restore into scratch, verify, store or fail
+    restore(settings, "sage-20261123T020000Z.dump", "postgresql://…/target", force=False)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +36,18 @@ from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.db.urls import database_name, libpq_url, with_database
 from sage_platform.ops.pgtools import pg_tool
+from sage_platform.ops.storage import (
+    STAMP,
+    BackupError,
+    BackupStorage,
+    LocalStorage,
+    backup_storage,
+    staging_dir,
+    stamp_of,
+)
 
-STAMP = "%Y%m%dT%H%M%SZ"
-
-
-class BackupError(RuntimeError):
-    pass
+__all__ = ["BackupError", "BackupResult", "apply_retention", "backup_now", "compare", "file_sha256", "list_backups",
+           "manifest", "restore", "retention_keep", "verify_dump"]  # fmt: skip
 
 
 @dataclass
@@ -47,19 +59,16 @@ class TableCheck:
 
 @dataclass
 class BackupResult:
-    path: Path
+    location: str  # a path, or s3://bucket/key
     size_bytes: int
     dump_seconds: float
     verify_seconds: float
     tables: list[dict[str, Any]] = field(default_factory=list)
+    store_seconds: float = 0.0  # moving it into the folder, or uploading it to S3
 
     @property
     def verified(self) -> bool:
         return all(t["match"] for t in self.tables)
-
-
-def backup_dir(settings: Settings) -> Path:
-    return (settings.backup_dir or settings.data_dir / "backups").resolve()
 
 
 def manifest(conn: psycopg.Connection) -> list[TableCheck]:
@@ -109,14 +118,17 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> None:
         raise BackupError(f"{Path(command[0]).name} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
 
-def backup_now(settings: Settings, db: Database | None = None, *, now: datetime | None = None) -> BackupResult:
+def backup_now(
+    settings: Settings, db: Database | None = None, *, now: datetime | None = None, storage: BackupStorage | None = None
+) -> BackupResult:
     db = db or Database.from_settings(settings)
+    storage = storage or backup_storage(settings)
     url = libpq_url(db.url)
-    folder = backup_dir(settings)
+    folder = staging_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(UTC)).strftime(STAMP)
-    path = folder / f"sage-{stamp}.dump"
-    partial = path.with_suffix(".dump.partial")
+    name = f"sage-{stamp}.dump"
+    partial = folder / f"{name}.partial"
     began = time.perf_counter()
     with psycopg.connect(url) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -128,18 +140,36 @@ def backup_now(settings: Settings, db: Database | None = None, *, now: datetime 
     dump_seconds = time.perf_counter() - began
     expected = [t.__dict__ for t in checks]
     verify_began = time.perf_counter()
-    tables = verify_dump(partial, url, expected)
-    result = BackupResult(path, partial.stat().st_size, dump_seconds, time.perf_counter() - verify_began, tables)
-    if not result.verified:
+    try:
+        tables = verify_dump(partial, url, expected)
+        size = partial.stat().st_size
+        verify_seconds = time.perf_counter() - verify_began
         bad = [t["table"] for t in tables if not t["match"]]
-        partial.unlink()
-        raise BackupError(f"the backup did not verify; tables that differ after restore: {', '.join(bad)}")
-    partial.rename(path)
-    path.with_suffix(".json").write_text(json.dumps({
-        "database": database_name(url), "created_at": stamp, "size_bytes": result.size_bytes,
-        "dump_seconds": round(dump_seconds, 3), "verify_seconds": round(result.verify_seconds, 3), "tables": expected,
-    }, indent=2))  # fmt: skip
-    return result
+        if bad:
+            raise BackupError(f"the backup did not verify; tables that differ after restore: {', '.join(bad)}")
+        info = {
+            "database": database_name(url), "created_at": stamp, "size_bytes": size, "sha256": file_sha256(partial),
+            "dump_seconds": round(dump_seconds, 3), "verify_seconds": round(verify_seconds, 3), "tables": expected,
+        }  # fmt: skip
+        store_began = time.perf_counter()
+        try:
+            location = storage.save(partial, name, info)
+        except BackupError as error:
+            if isinstance(storage, LocalStorage):
+                raise
+            kept = LocalStorage(folder).save(partial, name, info)  # a verified backup is never thrown away
+            raise BackupError(f"{error}; the verified backup is kept at {kept}") from error
+    finally:
+        partial.unlink(missing_ok=True)  # stored (moved or uploaded) or failed: nothing is left behind
+    return BackupResult(location, size, dump_seconds, verify_seconds, tables, time.perf_counter() - store_began)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(2**20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def verify_dump(dump: Path, url: str, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -159,18 +189,14 @@ def verify_dump(dump: Path, url: str, expected: list[dict[str, Any]]) -> list[di
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
 
 
-def list_backups(settings: Settings) -> list[dict[str, Any]]:
+def list_backups(settings: Settings, storage: BackupStorage | None = None) -> list[dict[str, Any]]:
+    storage = storage or backup_storage(settings)
     out = []
-    for path in sorted(backup_dir(settings).glob("sage-*.dump"), reverse=True):
-        meta = path.with_suffix(".json")
-        info = json.loads(meta.read_text()) if meta.exists() else {}
-        out.append({"path": str(path), "created_at": _stamp_of(path).isoformat(), "size_bytes": path.stat().st_size,
-                    "verified": bool(info), "tables": len(info.get("tables", []))})  # fmt: skip
+    for backup in storage.backups():
+        info = storage.manifest(backup.name) or {}
+        out.append({"name": backup.name, "location": backup.location, "created_at": backup.created_at.isoformat(),
+                    "size_bytes": backup.size_bytes, "verified": bool(info), "tables": len(info.get("tables", []))})  # fmt: skip
     return out
-
-
-def _stamp_of(path: Path) -> datetime:
-    return datetime.strptime(path.stem.removeprefix("sage-"), STAMP).replace(tzinfo=UTC)
 
 
 def retention_keep(stamps: list[datetime], daily: int, weekly: int) -> set[datetime]:
@@ -186,23 +212,26 @@ def retention_keep(stamps: list[datetime], daily: int, weekly: int) -> set[datet
     return keep
 
 
-def apply_retention(settings: Settings) -> list[Path]:
-    """Delete the backups retention does not keep; returns what was deleted."""
-    paths = {_stamp_of(p): p for p in backup_dir(settings).glob("sage-*.dump")}
-    keep = retention_keep(list(paths), settings.backup_keep_daily, settings.backup_keep_weekly)
-    deleted = []
-    for stamp, path in paths.items():
-        if stamp not in keep:
-            path.unlink()
-            path.with_suffix(".json").unlink(missing_ok=True)
-            deleted.append(path)
+def apply_retention(settings: Settings, storage: BackupStorage | None = None) -> list[str]:
+    """Delete the backups retention does not keep, and manifests an interrupted save left; returns the names."""
+    storage = storage or backup_storage(settings)
+    names = {b.created_at: b.name for b in storage.backups()}
+    keep = retention_keep(list(names), settings.backup_keep_daily, settings.backup_keep_weekly)
+    deleted = [name for stamp, name in names.items() if stamp not in keep]
+    newest = max(names, default=None)
+    # A manifest without its dump is an interrupted save, unless it is newer than every dump (one in flight).
+    deleted += [n for n in storage.orphan_manifests() if newest and stamp_of(n) < newest]
+    for name in deleted:
+        storage.delete(name.removesuffix(".json") + ".dump" if name.endswith(".json") else name)
     return sorted(deleted)
 
 
-def restore(dump: Path, target_url: str, *, force: bool = False) -> list[dict[str, Any]]:
-    """Restore a backup into ``target_url``; refuses a database that holds tables unless ``force``."""
-    if not dump.exists():
-        raise FileNotFoundError(f"no backup at {dump}")
+def restore(settings: Settings, backup: str | Path, target_url: str, *, force: bool = False) -> list[dict[str, Any]]:
+    """Restore a backup (a dump file, or a name in the backup storage) into ``target_url``.
+
+    Refuses a database that holds tables unless ``force``; refuses a dump whose bytes differ from the ones
+    that verified; returns the table-by-table comparison with the backup's manifest.
+    """
     url = libpq_url(target_url)
     with psycopg.connect(url) as conn:
         tables = [t.table for t in manifest(conn)]
@@ -211,13 +240,31 @@ def restore(dump: Path, target_url: str, *, force: bool = False) -> list[dict[st
             f"the target database is not empty ({len(tables)} tables, e.g. {', '.join(tables[:3])}); "
             "restore into an empty database, or pass --force to replace its contents"
         )
-    command = [str(pg_tool("pg_restore", url)), "--no-owner", "--exit-on-error", f"--jobs={RESTORE_JOBS}", "-d", url,
-               str(dump)]  # fmt: skip
-    if force:
-        command[1:1] = ["--clean", "--if-exists"]
-    _run(command, RESTORE_ENV)
-    meta = dump.with_suffix(".json")
-    if not meta.exists():
+    with _open_backup(settings, backup) as (dump, info):
+        if info and info.get("sha256") and file_sha256(dump) != info["sha256"]:
+            raise BackupError(f"{dump.name} is not the dump that verified: its sha256 differs from the manifest's")
+        command = [str(pg_tool("pg_restore", url)), "--no-owner", "--exit-on-error", f"--jobs={RESTORE_JOBS}",
+                   "-d", url, str(dump)]  # fmt: skip
+        if force:
+            command[1:1] = ["--clean", "--if-exists"]
+        _run(command, RESTORE_ENV)
+    if not info:
         return []
     with psycopg.connect(url) as conn:
-        return compare(json.loads(meta.read_text())["tables"], manifest(conn))
+        return compare(info["tables"], manifest(conn))
+
+
+@contextmanager
+def _open_backup(settings: Settings, backup: str | Path) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """A dump file given by path (its manifest beside it), or a stored backup by name or location."""
+    path = Path(backup)
+    if path.is_file():
+        meta = path.with_suffix(".json")
+        yield path, json.loads(meta.read_text()) if meta.exists() else None
+        return
+    storage = backup_storage(settings)
+    name = str(backup).rsplit("/", 1)[-1]
+    if not name.startswith("sage-") or not name.endswith(".dump"):
+        raise FileNotFoundError(f"no backup at {backup}: give a dump file or a name from `sage backup list`")
+    with storage.local_copy(name) as dump:
+        yield dump, storage.manifest(name)

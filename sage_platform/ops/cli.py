@@ -6,19 +6,22 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 
 def add_commands(commands: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    backup = commands.add_parser("backup", help="verified backups of the platform database: now, list")
+    backup = commands.add_parser(
+        "backup", help="verified backups of the platform database: now, list (SAGE_BACKUP_DIR or SAGE_S3_BUCKET)"
+    )
     backup.add_argument("action", choices=["now", "list"])
     backup.add_argument("--json", action="store_true", help="print JSON")
     add_common(backup)
     backup.set_defaults(func=_cmd_backup)
 
     restore = commands.add_parser("restore", help="restore a backup into a database (refuses a non-empty one)")
-    restore.add_argument("backup", type=Path, help="a sage-*.dump file (see `sage backup list`)")
+    restore.add_argument(
+        "backup", help="a backup's name or location from `sage backup list` (local or S3), or a sage-*.dump file"
+    )
     restore.add_argument("--target-url", required=True, help="PostgreSQL URL of the database to restore into")
     restore.add_argument("--force", action="store_true", help="replace what the target database holds")
     add_common(restore)
@@ -43,12 +46,12 @@ def _cmd_backup(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(backups, indent=2))
         for b in [] if args.json else backups:
-            print(f"{b['path']}  {b['size_bytes'] / 2**20:8.2f} MB  {b['created_at']}  "
+            print(f"{b['location']}  {b['size_bytes'] / 2**20:8.2f} MB  {b['created_at']}  "
                   f"{'verified' if b['verified'] else 'no manifest'} ({b['tables']} tables)")  # fmt: skip
         return 0
     result = backup_now(settings)
     deleted = apply_retention(settings)
-    print(f"{result.path}: {result.size_bytes / 2**20:.2f} MB in {result.dump_seconds:.1f} s; "
+    print(f"{result.location}: {result.size_bytes / 2**20:.2f} MB in {result.dump_seconds:.1f} s; "
           f"verified {len(result.tables)} tables in {result.verify_seconds:.1f} s; retention removed {len(deleted)}")  # fmt: skip
     return 0
 
@@ -57,10 +60,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from sage_platform.cli import _apply_flags
     from sage_platform.ops.backup import restore
 
-    _apply_flags(args)
-    checks = restore(args.backup, args.target_url, force=args.force)
+    checks = restore(_apply_flags(args), args.backup, args.target_url, force=args.force)
     bad = [c["table"] for c in checks if not c["match"]]
-    print(f"restored {args.backup.name}: {len(checks) - len(bad)}/{len(checks)} tables match the backup's manifest")
+    print(f"restored {args.backup}: {len(checks) - len(bad)}/{len(checks)} tables match the backup's manifest")
     if bad:
         print(f"differ: {', '.join(bad)}")
     return 1 if bad else 0

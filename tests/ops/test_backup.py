@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from sage_platform.config import Settings
 from sage_platform.ops.backup import (
     BackupError,
     apply_retention,
@@ -19,27 +20,21 @@ from sage_platform.ops.backup import (
     retention_keep,
     verify_dump,
 )
-from tests.conftest import create_database, indexed_platform
-
-
-@pytest.fixture
-def platform(pg_server: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    (tmp_path / "kb").mkdir()
-    platform = indexed_platform(pg_server, tmp_path / "kb", 20)
-    yield platform
-    platform.db.close()
+from sage_platform.ops.storage import S3Storage, backup_storage
+from tests.conftest import create_database
 
 
 def test_backup_restores_and_verifies_table_by_table(platform, pg_server: str) -> None:  # type: ignore[no-untyped-def]
     result = backup_now(platform.settings, platform.db)
-    assert result.verified and result.path.exists() and result.size_bytes > 10_000
+    assert result.verified and Path(result.location).exists() and result.size_bytes > 10_000
     tables = {t["table"]: t for t in result.tables}
     for name in ("documents", "chunks", "embeddings", "chunk_index_v1"):
         assert tables[name]["rows"] > 0 and tables[name]["rows"] == tables[name]["restored_rows"]
-    assert [b["path"] for b in list_backups(platform.settings)] == [str(result.path)]
+    assert [b["location"] for b in list_backups(platform.settings)] == [result.location]
+    assert not list(Path(result.location).parent.glob("*.partial"))
 
     target = create_database(pg_server)
-    checks = restore(result.path, target)
+    checks = restore(platform.settings, result.location, target)
     assert checks and all(c["match"] for c in checks)
     with psycopg.connect(platform.db.url) as source, psycopg.connect(target) as copy:
         assert [(t.table, t.rows, t.key_checksum) for t in manifest(source)] == [
@@ -50,17 +45,27 @@ def test_backup_restores_and_verifies_table_by_table(platform, pg_server: str) -
 def test_restore_refuses_a_non_empty_target_unless_forced(platform) -> None:  # type: ignore[no-untyped-def]
     result = backup_now(platform.settings, platform.db)
     with pytest.raises(BackupError, match=r"not empty \(\d+ tables, e.g. .*--force"):
-        restore(result.path, platform.db.url)
+        restore(platform.settings, result.location, platform.db.url)
     with psycopg.connect(platform.db.url, autocommit=True) as conn:
         conn.execute("DELETE FROM chunks WHERE position > 0")  # damage, then restore over it
-    checks = restore(result.path, platform.db.url, force=True)
+    checks = restore(platform.settings, result.location, platform.db.url, force=True)
     assert all(c["match"] for c in checks)
+
+
+def test_restore_refuses_a_dump_changed_since_it_verified(platform, pg_server: str) -> None:  # type: ignore[no-untyped-def]
+    result = backup_now(platform.settings, platform.db)
+    dump = Path(result.location)
+    body = bytearray(dump.read_bytes())
+    body[len(body) // 2] ^= 0xFF
+    dump.write_bytes(bytes(body))
+    with pytest.raises(BackupError, match="not the dump that verified: its sha256 differs"):
+        restore(platform.settings, dump.name, create_database(pg_server))
 
 
 def test_a_damaged_dump_does_not_verify(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = backup_now(platform.settings, platform.db)
     damaged = tmp_path / "damaged.dump"
-    damaged.write_bytes(result.path.read_bytes()[: result.size_bytes // 2])
+    damaged.write_bytes(Path(result.location).read_bytes()[: result.size_bytes // 2])
     with pytest.raises(BackupError, match="pg_restore failed"):
         verify_dump(damaged, platform.db.url, [])
 
@@ -103,8 +108,16 @@ def test_backup_and_restore_commands(platform, pg_server: str, monkeypatch, caps
     assert main(["backup", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert len(listed) == 1 and listed[0]["verified"]
-    dump = listed[0]["path"]
+    dump = listed[0]["name"]  # by name, as the list shows it
     assert main(["restore", dump, "--target-url", platform.settings.database_url]) == 2
     assert "not empty" in capsys.readouterr().err
     assert main(["restore", dump, "--target-url", create_database(pg_server)]) == 0
     assert "tables match the backup's manifest" in capsys.readouterr().out
+
+
+def test_s3_settings_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="SAGE_S3_ENDPOINT_URL is set but SAGE_S3_BUCKET is not"):
+        backup_storage(Settings(data_dir=tmp_path, s3_endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(ValueError, match="set both SAGE_S3_ACCESS_KEY_ID and SAGE_S3_SECRET_ACCESS_KEY"):
+        backup_storage(Settings(data_dir=tmp_path, s3_bucket="b", s3_access_key_id="k"))
+    assert isinstance(backup_storage(Settings(data_dir=tmp_path, s3_bucket="sage", s3_prefix="x")), S3Storage)
