@@ -125,6 +125,7 @@ class S3Storage:
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
         """botocore's errors, named by what was being done where (bad keys, a missing bucket, no endpoint)."""
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -138,7 +139,7 @@ class S3Storage:
                     "SignatureDoesNotMatch": "the secret key does not match; check SAGE_S3_SECRET_ACCESS_KEY",
                     "AccessDenied": "access denied; the key needs list, get, put and delete on the prefix"}.get(code)  # fmt: skip
             raise BackupError(f"S3 {action} at {self.description} failed: {hint or error}") from error
-        except BotoCoreError as error:
+        except (BotoCoreError, Boto3Error) as error:  # no endpoint, a dropped connection, a failed multipart
             raise BackupError(f"S3 {action} at {self.description} failed: {error}") from error
 
     def save(self, staged: Path, name: str, manifest: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,3 +122,13 @@ def test_s3_settings_are_checked_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="set both SAGE_S3_ACCESS_KEY_ID and SAGE_S3_SECRET_ACCESS_KEY"):
         backup_storage(Settings(data_dir=tmp_path, s3_bucket="b", s3_access_key_id="k"))
     assert isinstance(backup_storage(Settings(data_dir=tmp_path, s3_bucket="sage", s3_prefix="x")), S3Storage)
+
+
+def test_an_unreachable_s3_endpoint_is_named(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(data_dir=tmp_path, s3_bucket="sage", s3_endpoint_url=f"http://127.0.0.1:{port}",
+                        s3_region="us-east-1", s3_access_key_id="k", s3_secret_access_key="s")  # fmt: skip
+    with pytest.raises(BackupError, match=rf"S3 listing at s3://sage/sage/backups/ failed: .*127.0.0.1:{port}"):
+        list_backups(settings)
