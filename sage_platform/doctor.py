@@ -81,12 +81,26 @@ def _llm(settings: Settings) -> Check:
     return Check("llm", OK, f"{settings.default_llm_model_name} answered (id {response.id})")
 
 
+def _backups(settings: Settings) -> Check:
+    """The pg_dump that matches the server, and the backup storage (the folder, or the S3 bucket) readable."""
+    from sage_platform.db import Database
+    from sage_platform.db.urls import libpq_url
+    from sage_platform.ops.pgtools import pg_tool
+    from sage_platform.ops.storage import backup_storage
+
+    dump = pg_tool("pg_dump", libpq_url(Database.from_settings(settings, migrate=False).url))
+    storage = backup_storage(settings)
+    count = len(storage.backups())
+    return Check("backups", OK, f"{count} kept in {storage.description}; {dump}")
+
+
 CHECKS: list[tuple[str, Callable[[Settings], Check]]] = [
     ("python", _python),
     ("database", _database),
     ("pgvector", _pgvector),
     ("embedder", _embedder),
     ("llm", _llm),
+    ("backups", _backups),
 ]
 
 

@@ -1,6 +1,7 @@
 """The `sage` command: help, report, doctor and materialize, against the real database."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -49,6 +50,7 @@ def test_doctor_gives_a_verdict_for_each_part(env: dict[str, str], capsys: pytes
     assert "[OK  ] pgvector  pgvector 0.8.5, HNSW available" in out
     assert "[OK  ] embedder  sentence-transformers/all-MiniLM-L6-v2 (local, offline): 384 dimensions" in out
     assert "[WARN] llm       not configured" in out
+    assert re.search(r"\[OK  \] backups   0 kept in \S+/backups; \S+/pg_dump\n", out)
     assert out.rstrip().endswith("verdict: ready")
 
 
@@ -69,7 +71,7 @@ def test_doctor_fails_clearly_on_an_unreachable_database(
     monkeypatch.setenv("SAGE_DATABASE_URL", "postgresql://nobody:secret-pw@127.0.0.1:9/none?connect_timeout=2")
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "[FAIL] database" in out and "verdict: FAIL (database, pgvector)" in out
+    assert "[FAIL] database" in out and "verdict: FAIL (database, pgvector, backups)" in out
     assert "secret-pw" not in out
 
 

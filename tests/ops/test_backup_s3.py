@@ -131,3 +131,9 @@ def test_backup_commands_with_s3(platform, endpoint, bucket, pg_server, monkeypa
     [listed] = json.loads(capsys.readouterr().out)
     assert main(["restore", listed["name"], "--target-url", create_database(pg_server)]) == 0
     assert "tables match the backup's manifest" in capsys.readouterr().out
+    assert main(["doctor"]) == 0
+    assert f"[OK  ] backups   1 kept in s3://{bucket}/sage/backups/;" in capsys.readouterr().out
+    monkeypatch.setenv("SAGE_S3_SECRET_ACCESS_KEY", "not-the-secret")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] backups" in out and "the secret key does not match" in out and "not-the-secret" not in out
