@@ -48,15 +48,13 @@ async def _run(platform: Any, tasks: TaskStore, task_id: str, run_id: str) -> Ta
         except Exception as error:  # refused before it started: no model, unknown tools, too long
             return TaskOutcome("failed", None, 0, f"{type(error).__name__}: {error}")
         seq = 0
-        errors = []
-        async for batch in run.batches(0):
-            for message in batch:
-                if not await asyncio.to_thread(tasks.append, task_id, run_id, seq, message):
-                    run.cancel("another run took the task over")
-                    return TaskOutcome("failed", None, seq, "another run took the task over")
-                seq += 1
-                if message["type"] == "error":
-                    errors.append(str(message["content"]))
+        errors: list[str] = []
+        async for batch in run.batches(0):  # a burst of tokens is one insert
+            if not await asyncio.to_thread(tasks.append, task_id, run_id, seq, batch):
+                run.cancel("another run took the task over")
+                return TaskOutcome("failed", None, seq, "another run took the task over")
+            seq += len(batch)
+            errors += [str(message["content"]) for message in batch if message["type"] == "error"]
         return TaskOutcome("failed" if errors else "completed", None, seq, "; ".join(errors) or None)
     finally:
         await state.close()

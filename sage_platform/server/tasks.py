@@ -80,16 +80,17 @@ class TaskStore:
             conn.execute("DELETE FROM agent_events WHERE task_id = %s", (task_id,))
         return int(row[0])
 
-    def append(self, task_id: str, run_id: str, seq: int, message: dict[str, Any]) -> bool:
-        """Store one stream message, if ``run_id`` still owns the task."""
+    def append(self, task_id: str, run_id: str, seq: int, messages: list[dict[str, Any]]) -> bool:
+        """Store a batch of stream messages as ``seq``, ``seq + 1``…, if ``run_id`` still owns the task."""
         with self.db.pool.connection() as conn:
             done = conn.execute(
                 """INSERT INTO agent_events (task_id, seq, message)
-                   SELECT %s, %s, %s WHERE EXISTS (
+                   SELECT %s, %s + m.n - 1, m.message FROM unnest(%s::jsonb[]) WITH ORDINALITY AS m(message, n)
+                   WHERE EXISTS (
                        SELECT 1 FROM agent_tasks WHERE task_id = %s AND dagster_run_id = %s AND status = 'running')""",
-                (task_id, seq, Jsonb(message), task_id, run_id),
+                (task_id, seq, [Jsonb(m) for m in messages], task_id, run_id),
             )
-        return done.rowcount == 1
+        return done.rowcount == len(messages)
 
     def finish(self, task_id: str, run_id: str, status: str, error: str | None = None) -> bool:
         with self.db.pool.connection() as conn:
