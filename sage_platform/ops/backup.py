@@ -16,7 +16,6 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -35,6 +34,7 @@ from psycopg import sql
 from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.db.urls import database_name, libpq_url, with_database
+from sage_platform.hashing import file_sha256
 from sage_platform.ops.pgtools import pg_tool
 from sage_platform.ops.storage import (
     STAMP,
@@ -46,7 +46,7 @@ from sage_platform.ops.storage import (
     stamp_of,
 )
 
-__all__ = ["BackupError", "BackupResult", "apply_retention", "backup_now", "compare", "file_sha256", "list_backups",
+__all__ = ["BackupError", "BackupResult", "apply_retention", "backup_now", "compare", "list_backups",
            "manifest", "restore", "retention_keep", "verify_dump"]  # fmt: skip
 
 
@@ -162,14 +162,6 @@ def backup_now(
     finally:
         partial.unlink(missing_ok=True)  # stored (moved or uploaded) or failed: nothing is left behind
     return BackupResult(location, size, dump_seconds, verify_seconds, tables, time.perf_counter() - store_began)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(2**20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_dump(dump: Path, url: str, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:

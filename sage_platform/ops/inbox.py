@@ -13,14 +13,13 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sage_platform.db import Database
-from sage_platform.hashing import text_hash
+from sage_platform.hashing import sha256_bytes, text_hash
 from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, read_document
 
 STAGED = "inbox"  # the folder under the corpus that holds staged inbox files
@@ -58,7 +57,7 @@ def _examine(root: Path, rel: str, max_bytes: int, known_hash: str | None) -> In
         marker = f"unreadable:{getattr(error, 'errno', '')}:{rel}"
         found = InboxFile(rel, text_hash(marker), 0, f"cannot read: {error.strerror or error}")
         return None if found.content_hash == known_hash else found
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     if digest == known_hash:
         return None
     if not rel.lower().endswith(SUPPORTED_SUFFIXES):
