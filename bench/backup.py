@@ -95,10 +95,7 @@ def s3_figures(settings, db) -> dict[str, object]:  # type: ignore[no-untyped-de
 
     with s3_endpoint() as endpoint:
         bucket = f"sage-bench-{uuid.uuid4().hex[:8]}"
-        s3 = settings.model_validate({**settings.model_dump(), "s3_bucket": bucket, "s3_endpoint_url": endpoint.url,
-                                      "s3_region": "us-east-1", "s3_addressing_style": "path",
-                                      "s3_access_key_id": endpoint.access_key,
-                                      "s3_secret_access_key": endpoint.secret_key})  # fmt: skip
+        s3 = endpoint.settings(settings, bucket)
         s3_client(s3).create_bucket(Bucket=bucket)
         began = time.perf_counter()
         result = backup_now(s3, db)

@@ -23,6 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sage_platform.config import Settings
 
 # Read at import: the per-test fixture clears SAGE_* variables.
 LIVE = {name: os.environ.get(f"SAGE_S3_{name}") for name in ("ENDPOINT_URL", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY")}
@@ -34,6 +37,13 @@ class S3Endpoint:
     url: str
     access_key: str
     secret_key: str
+
+    def settings(self, base: Settings, bucket: str, **overrides: Any) -> Settings:
+        """``base`` with backups kept in ``bucket`` here; validated again, as settings from the environment are."""
+        return Settings.model_validate({**base.model_dump(),
+            "s3_bucket": bucket, "s3_endpoint_url": self.url, "s3_region": "us-east-1", "s3_addressing_style": "path",
+            "s3_access_key_id": self.access_key, "s3_secret_access_key": self.secret_key, **overrides,
+        })  # fmt: skip
 
 
 def unavailable_reason() -> str | None:

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -27,18 +26,10 @@ def endpoint() -> Iterator[S3Endpoint]:
         yield found
 
 
-def s3_settings(base: Settings, endpoint: S3Endpoint, bucket: str, **overrides: Any) -> Settings:
-    """``base`` pointed at the bucket; validated again, as settings from the environment are."""
-    return Settings.model_validate({**base.model_dump(),
-        "s3_bucket": bucket, "s3_endpoint_url": endpoint.url, "s3_region": "us-east-1", "s3_addressing_style": "path",
-        "s3_access_key_id": endpoint.access_key, "s3_secret_access_key": endpoint.secret_key, **overrides,
-    })  # fmt: skip
-
-
 @pytest.fixture
 def bucket(endpoint: S3Endpoint, tmp_path: Path) -> str:
     name = f"sage-test-{uuid.uuid4().hex[:12]}"
-    s3_client(s3_settings(Settings(data_dir=tmp_path), endpoint, name)).create_bucket(Bucket=name)
+    s3_client(endpoint.settings(Settings(data_dir=tmp_path), name)).create_bucket(Bucket=name)
     return name
 
 
@@ -48,7 +39,7 @@ def keys(settings: Settings) -> list[str]:
 
 
 def test_backup_to_s3_then_restore_by_name(platform, endpoint: S3Endpoint, bucket: str, pg_server: str) -> None:  # type: ignore[no-untyped-def]
-    settings = s3_settings(platform.settings, endpoint, bucket)
+    settings = endpoint.settings(platform.settings, bucket)
     result = backup_now(settings, platform.db)
     name = result.location.rsplit("/", 1)[-1]
     assert result.verified and result.location == f"s3://{bucket}/sage/backups/{name}"
@@ -70,7 +61,7 @@ def test_backup_to_s3_then_restore_by_name(platform, endpoint: S3Endpoint, bucke
 
 
 def test_restore_refuses_an_object_that_changed_since_it_verified(platform, endpoint, bucket, pg_server) -> None:  # type: ignore[no-untyped-def]
-    settings = s3_settings(platform.settings, endpoint, bucket)
+    settings = endpoint.settings(platform.settings, bucket)
     result = backup_now(settings, platform.db)
     name = result.location.rsplit("/", 1)[-1]
     client = s3_client(settings)
@@ -87,7 +78,7 @@ def test_restore_refuses_an_object_that_changed_since_it_verified(platform, endp
 
 
 def test_retention_in_s3_and_interrupted_saves(endpoint: S3Endpoint, bucket: str, tmp_path: Path) -> None:
-    settings = s3_settings(Settings(data_dir=tmp_path), endpoint, bucket, backup_keep_daily=2, backup_keep_weekly=1)
+    settings = endpoint.settings(Settings(data_dir=tmp_path), bucket, backup_keep_daily=2, backup_keep_weekly=1)
     client = s3_client(settings)
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     names = [f"sage-{(now - timedelta(days=d)).strftime('%Y%m%dT%H%M%SZ')}" for d in range(5)]
@@ -105,10 +96,10 @@ def test_retention_in_s3_and_interrupted_saves(endpoint: S3Endpoint, bucket: str
 
 
 def test_s3_errors_name_the_problem_and_keep_the_verified_dump(platform, endpoint, bucket) -> None:  # type: ignore[no-untyped-def]
-    wrong_secret = s3_settings(platform.settings, endpoint, bucket, s3_secret_access_key="not-the-secret")
+    wrong_secret = endpoint.settings(platform.settings, bucket, s3_secret_access_key="not-the-secret")
     with pytest.raises(BackupError, match="secret key does not match; check SAGE_S3_SECRET_ACCESS_KEY"):
         list_backups(wrong_secret)
-    missing = s3_settings(platform.settings, endpoint, bucket + "-missing")
+    missing = endpoint.settings(platform.settings, bucket + "-missing")
     with pytest.raises(BackupError, match=r"bucket .*-missing does not exist.*the verified backup is kept at") as err:
         backup_now(missing, platform.db)
     kept = Path(str(err.value).rsplit("kept at ", 1)[1])
