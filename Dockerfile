@@ -17,18 +17,21 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/sage
-# The CPU build of torch first: anything else pulls a multi-GB CUDA build.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
-COPY pyproject.toml README.md ./
+# Exactly the committed lock, as `make install` does: every pin hashed, nothing resolved. The lock's
+# torch is the CPU build (2.13.0+cpu), found on PyTorch's CPU index; anything else is on PyPI.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps --extra-index-url https://download.pytorch.org/whl/cpu \
+      -r requirements.lock
+COPY pyproject.toml README.md dagster.yaml workspace.yaml ./
 COPY sage_platform ./sage_platform
 COPY assets ./assets
 COPY jobs ./jobs
 COPY sensors ./sensors
-COPY docs ./docs
-COPY eval ./eval
-COPY dagster.yaml workspace.yaml ./
 COPY deploy ./deploy
-RUN pip install . && mkdir -p "$DAGSTER_HOME" /data && cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+# The project itself (its sample corpus, chat page and instance config are package data), built by the
+# locked setuptools.
+RUN pip install --no-deps --no-build-isolation . && pip check \
+ && mkdir -p "$DAGSTER_HOME" /data && cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 RUN useradd --create-home --uid 10001 sage && chown -R sage /data "$DAGSTER_HOME"
 USER sage

@@ -30,6 +30,16 @@ def _python(settings: Settings) -> Check:
     return Check("python", OK if good else FAIL, f"Python {version}" + ("" if good else ", need 3.11 or newer"))
 
 
+def _dagster(settings: Settings) -> Check:
+    from sage_platform.dependencies import DAGSTER_FAMILY, dagster_family_problems, installed_versions
+
+    versions = installed_versions(DAGSTER_FAMILY)
+    problems = dagster_family_problems(versions)
+    if problems:
+        return Check("dagster", FAIL, "; ".join(problems) + " (reinstall from the lock: make install)")
+    return Check("dagster", OK, f"dagster {versions['dagster']} with dagster-postgres {versions['dagster-postgres']}")
+
+
 def _database(settings: Settings) -> Check:
     from sage_platform.db import Database
 
@@ -96,6 +106,7 @@ def _backups(settings: Settings) -> Check:
 
 CHECKS: list[tuple[str, Callable[[Settings], Check]]] = [
     ("python", _python),
+    ("dagster", _dagster),
     ("database", _database),
     ("pgvector", _pgvector),
     ("embedder", _embedder),
