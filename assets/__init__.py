@@ -1,8 +1,8 @@
 """The asset graph: corpus → documents → chunks → embeddings → index → answers → evaluation."""
 
-from assets.evaluation import eval_questions, evaluation_report, rag_answers
-from assets.indexing import chunk_embeddings, es_index, pgvector_index
-from assets.ingestion import document_chunks, raw_documents
+from sage_platform.assets.evaluation import eval_questions, evaluation_report, rag_answers
+from sage_platform.assets.indexing import chunk_embeddings, es_index, pgvector_index
+from sage_platform.assets.ingestion import document_chunks, raw_documents
 
 RAG_GROUP = "rag"
 

@@ -12,10 +12,10 @@ from dagster import (
     asset_check,
 )
 
-from assets._metadata import markdown_table
-from assets.evaluation import evaluation_report
-from assets.indexing import chunk_embeddings, pgvector_index
-from assets.ingestion import document_chunks, raw_documents
+from sage_platform.assets._metadata import markdown_table
+from sage_platform.assets.evaluation import evaluation_report
+from sage_platform.assets.indexing import chunk_embeddings, pgvector_index
+from sage_platform.assets.ingestion import document_chunks, raw_documents
 from sage_platform.evaluation.gate import compare_scores
 from sage_platform.quality import QualityResult, chunks_quality, documents_quality, embeddings_quality, index_quality
 from sage_platform.resources import SageResource

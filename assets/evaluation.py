@@ -5,8 +5,8 @@ import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets._metadata import markdown_table
-from assets.indexing import pgvector_index
+from sage_platform.assets._metadata import markdown_table
+from sage_platform.assets.indexing import pgvector_index
 from sage_platform.evaluation import (
     HEADLINE_METRICS,
     answer_questions,

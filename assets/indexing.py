@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetObservation, Config, MaterializeResult, asset
 
-from assets.ingestion import document_chunks
+from sage_platform.assets.ingestion import document_chunks
 from sage_platform.embeddings import embed_missing_chunks
 from sage_platform.index import IndexStats, sync_pgvector_index
 from sage_platform.index.pgvector import rebuild_pgvector_index

@@ -4,7 +4,7 @@ import time
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from assets._metadata import markdown_table
+from sage_platform.assets._metadata import markdown_table
 from sage_platform.chunking import chunk_documents
 from sage_platform.ingest import ingest_corpus
 from sage_platform.resources import SageResource

@@ -19,8 +19,8 @@ index_rebuild_job = define_asset_job(
     ),
 )
 
-from jobs.agent_tasks import streaming_agent_job  # noqa: E402 (after the asset jobs they sit beside)
-from jobs.backup import backup_job  # noqa: E402
+from sage_platform.jobs.agent_tasks import streaming_agent_job  # noqa: E402 (after the asset jobs they sit beside)
+from sage_platform.jobs.backup import backup_job  # noqa: E402
 
 jobs: list[JobDefinition | UnresolvedAssetJobDefinition] = [rag_job, index_rebuild_job, backup_job, streaming_agent_job]
 

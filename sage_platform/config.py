@@ -14,9 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SAMPLE_CORPUS_DIR = PROJECT_DIR / "docs"
-SAMPLE_EVAL_SET = PROJECT_DIR / "eval" / "sage_docs.jsonl"
+from sage_platform.package_files import SAMPLE_CORPUS_DIR, SAMPLE_EVAL_SET
+
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 

@@ -8,11 +8,11 @@ Platform-wide policy lives here:
 
 from dagster import Definitions, in_process_executor
 
-from assets import rag_assets
-from assets.checks import quality_checks
-from jobs import jobs
+from sage_platform.assets import rag_assets
+from sage_platform.assets.checks import quality_checks
+from sage_platform.jobs import jobs
 from sage_platform.resources import SageResource
-from sensors import schedules, sensors
+from sage_platform.sensors import schedules, sensors
 
 defs = Definitions(
     assets=rag_assets,

@@ -17,11 +17,10 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from sage_platform.config import PROJECT_DIR, Settings
+from sage_platform.config import Settings
 from sage_platform.db import Database, dagster_storage_url, stop_embedded_server
+from sage_platform.package_files import DAGSTER_YAML, WORKSPACE_YAML
 
-DAGSTER_YAML = PROJECT_DIR / "dagster.yaml"
-WORKSPACE_YAML = PROJECT_DIR / "workspace.yaml"
 RAG_JOB = "rag_job"
 
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from dagster import DefaultScheduleStatus, DefaultSensorStatus, ScheduleDefinition, SensorDefinition
 
-from jobs import backup_job, index_rebuild_job, rag_job
-from sensors.agent_tasks import agent_task_sensor
-from sensors.failures import run_failure_alerts
-from sensors.inbox import inbox_sensor
+from sage_platform.jobs import backup_job, index_rebuild_job, rag_job
+from sage_platform.sensors.agent_tasks import agent_task_sensor
+from sage_platform.sensors.failures import run_failure_alerts
+from sage_platform.sensors.inbox import inbox_sensor
 
 
 def _schedule(name: str, job: Any, cron: str, description: str) -> ScheduleDefinition:

@@ -2,7 +2,7 @@
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from jobs.agent_tasks import streaming_agent_job
+from sage_platform.jobs.agent_tasks import streaming_agent_job
 from sage_platform.resources import SageResource
 from sage_platform.server.tasks import TaskStore
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
-from assets import rag_assets
-from assets.checks import quality_checks
+from sage_platform.assets import rag_assets
+from sage_platform.assets.checks import quality_checks
 from sage_platform.resources import SageResource
 
 

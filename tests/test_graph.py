@@ -157,7 +157,7 @@ def test_pubmedqa_recall_at_5(settings: Settings) -> None:
 
 def test_es_index_is_skipped_and_the_rebuild_job_switches_versions(settings: Settings, db: Database) -> None:
     from sage_platform.definitions import defs
-    from sensors import weekly_index_rebuild
+    from sage_platform.sensors import weekly_index_rebuild
 
     _write_corpus(settings.corpus_dir, settings.eval_set)
     instance = DagsterInstance.ephemeral()

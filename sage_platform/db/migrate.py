@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
+from sage_platform.package_files import MIGRATIONS_DIR
+
 if TYPE_CHECKING:
     from sage_platform.db.database import Database
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "sage_alembic_version"  # Dagster keeps its own alembic_version in the same server
 _LOCK_ID = 0x5A6E_0001
 

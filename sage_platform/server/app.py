@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -22,14 +21,13 @@ from fastapi.staticfiles import StaticFiles
 
 from sage_platform import __version__
 from sage_platform.config import Settings
+from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.server.deps import require_key, state_of
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_stream import router as stream_router
 from sage_platform.server.routes_tasks import router as tasks_router
 from sage_platform.server.state import ServerState
-
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
@@ -69,7 +67,7 @@ def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def chat_page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+        return FileResponse(CHAT_PAGE_DIR / "index.html")
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=CHAT_PAGE_DIR), name="static")
     return app

@@ -9,10 +9,10 @@ from typing import Any
 
 from dagster import DagsterInstance, build_run_status_sensor_context, job, op
 
-from jobs import backup_job
 from sage_platform.db import Database
+from sage_platform.jobs import backup_job
 from sage_platform.resources import SageResource
-from sensors import run_failure_alerts
+from sage_platform.sensors import run_failure_alerts
 from tests._http import serve
 
 

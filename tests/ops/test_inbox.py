@@ -9,8 +9,9 @@ import pytest
 from dagster import DagsterInstance, RunRequest, SensorResult, SkipReason, build_sensor_context
 
 from sage_platform.db import Database
+from sage_platform.package_files import SAMPLE_CORPUS_DIR
 from sage_platform.resources import SageResource
-from sensors import inbox_sensor
+from sage_platform.sensors import inbox_sensor
 
 
 def _evaluate(cursor: str | None) -> tuple[list[RunRequest], str | None, str | None]:
@@ -68,3 +69,11 @@ def test_unreadable_files_are_reported_and_recorded_once(inbox: Path, settings) 
 
 def test_without_an_inbox_the_sensor_says_so(env: dict[str, str]) -> None:
     assert _evaluate(None)[2] == "SAGE_INBOX_DIR is not set"
+
+
+def test_the_packaged_sample_corpus_is_never_written_to(inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SAGE_CORPUS_DIR")  # the default: the sample corpus inside the package
+    (inbox / "notes.md").write_text("# Notes")
+    runs, _, skip = _evaluate(None)
+    assert runs == [] and "SAGE_CORPUS_DIR set to a folder of yours" in (skip or "")
+    assert not (SAMPLE_CORPUS_DIR / "inbox").exists()

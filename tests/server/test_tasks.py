@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
 import requests
 from dagster import DagsterInstance, build_sensor_context
 
-from jobs import streaming_agent_job
 from sage_platform.db import Database
+from sage_platform.jobs import streaming_agent_job
 from sage_platform.resources import SageResource
+from sage_platform.sensors import agent_task_sensor
 from sage_platform.server.tasks import TaskStore
-from sensors import agent_task_sensor
+from tests._children import Child
 from tests.chat_stub import ChatStub
 from tests.server.conftest import AgentClient
 
@@ -99,22 +97,14 @@ def test_a_killed_run_retried_completes_once_without_duplicates(
     tasks = TaskStore(Database.from_settings(settings))
     task = tasks.submit(StreamRequest(messages=[{"role": "user", "content": "[[hold]] survive a crash"}]))
     config = {"ops": {"run_agent_task": {"config": {"task_id": task["task_id"]}}}}
-    code = ("from dagster import DagsterInstance; from jobs import streaming_agent_job;"
+    code = ("from dagster import DagsterInstance; from sage_platform.jobs import streaming_agent_job;"
             "from sage_platform.resources import SageResource;"
             f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral(),"
             "resources={'sage': SageResource()})")  # fmt: skip
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ), start_new_session=True,
-                              stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        assert llm.holding.wait(60), (tmp_path / "worker.log").read_text()[-3000:]
-        deadline = time.monotonic() + 30
-        while len(tasks.events(task["task_id"])) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)  # polling another process's writes
-        os.killpg(worker.pid, signal.SIGKILL)
-    finally:
-        worker.wait(30)
+    with Child([sys.executable, "-c", code], env=dict(os.environ), name="the task run") as worker:
+        worker.wait_for(llm.holding.is_set, timeout=60, what="the model call")
+        worker.wait_for(lambda: len(tasks.events(task["task_id"])) >= 2, timeout=30, what="two stored events")
+        worker.kill_group()
     assert tasks.get(task["task_id"])["status"] == "running"  # type: ignore[index]
     llm.release()
 
