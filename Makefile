@@ -1,19 +1,26 @@
-# The README's two commands: `make run` and `make test`. Everything they need is installed here.
+# The README's two commands: `make run` and `make test`. Everything they need is installed here,
+# from requirements.lock alone (scripts/install): no dependency is resolved at install time.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+LOCK := requirements.lock
 STAMP := $(VENV)/.sage-installed
 
-.PHONY: install test-tools run test lint bench-ingest clean
+.PHONY: install lock test-tools run test lint check-dagster bench-ingest clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned: this takes the CPU build from local disk instead of a multi-GB CUDA download.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+$(STAMP): $(LOCK) pyproject.toml scripts/install
+	./scripts/install $(VENV) $(PYTHON)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve pyproject.toml's ranges into the lock, keeping every pin that still satisfies them.
+# Upgrade one package on purpose with: make lock LOCK_ARGS="--upgrade-package NAME[==VERSION]"
+lock: install
+	$(VENV)/bin/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
+	./scripts/install $(VENV) $(PYTHON)
+	touch $(STAMP)
 
 test-tools:
 	./scripts/install-test-tools
@@ -21,13 +28,17 @@ test-tools:
 run: install
 	$(VENV)/bin/sage up
 
-test: install test-tools
+# Lint and the dagster CLI first (they fail fast), then the suite; CI runs exactly this.
+test: install test-tools lint check-dagster
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+check-dagster: install
+	./scripts/check-dagster $(VENV)
 
 bench-ingest: install
 	$(PY) bench/ingest.py

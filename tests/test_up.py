@@ -2,17 +2,16 @@
 
 import json
 import os
-import queue
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import psutil
+
+from tests._children import Child
 
 
 def _free_port() -> int:
@@ -48,27 +47,13 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
     port, agent_port, memory_port = _free_port(), _free_port(), _free_port()
     env = {**os.environ, "SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_DAGSTER_PORT": str(port),
            "SAGE_PORT": str(agent_port), "SAGE_MCP_PORT": str(memory_port)}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sage_platform.cli", "up"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    lines: queue.Queue[str] = queue.Queue()
-    output: list[str] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    child = Child([sys.executable, "-m", "sage_platform.cli", "up"], env=env, name="sage up")
     try:
-        while True:
-            line = lines.get(timeout=420)
-            assert "FAILED" not in line, "".join(output[-80:])
-            if line.startswith("[sage] up."):
-                break
-        text = "".join(output)
+        # Generous for a cold machine (model load, first materialization); a dead `sage up` fails at once.
+        child.wait_for_line(lambda line: line.startswith("[sage] up.") or "FAILED" in line, timeout=420,
+                            what="'[sage] up.'")  # fmt: skip
+        text = child.text()
+        assert "FAILED" not in text, child.tail(80)
         assert f"Dagster UI ready: http://127.0.0.1:{port}" in text
         assert "materialization succeeded" in text
         assert f"agent server ready: http://127.0.0.1:{agent_port}" in text
@@ -90,16 +75,16 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         report = json.loads((tmp_path / "data" / "reports" / "evaluation.json").read_text())
         assert report["recall@10"] > 0.5  # the shipped golden set over the shipped docs
 
-        children = psutil.Process(process.pid).children(recursive=True)
+        children = psutil.Process(child.pid).children(recursive=True)
         assert any("dagster" in " ".join(c.cmdline()) for c in children)
         assert any("serve" in c.cmdline() for c in children)
         assert any("mcp" in c.cmdline() for c in children)
         postgres_pid = int((tmp_path / "data" / "pg" / "postmaster.pid").read_text().split()[0])
     finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=120)
-    assert code == 0, "".join(output[-60:])
-    assert "[sage] stopped" in "".join(output)
+        child.signal(signal.SIGINT)
+        code = child.wait(timeout=120)
+    assert code == 0, child.tail()
+    assert "[sage] stopped" in child.text()
     assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
     assert _gone(postgres_pid, timeout=30)
     gone, alive = psutil.wait_procs(children, timeout=30)
