@@ -81,14 +81,16 @@ def build_memories(count: int, embedder: Any) -> tuple[list[tuple[str, str, str]
 
 
 def bulk_load(db: Any, store: Any, rows: list[tuple[str, str, str]], vectors: np.ndarray) -> float:
+    from sage_platform.identity import DEFAULT_USER
     from sage_platform.index import vector_rows_pieces
 
     began = time.perf_counter()
     ids = [hashlib.md5(str(i).encode()).hexdigest() for i in range(len(rows))]
     with db.connect() as conn:
-        with conn.cursor().copy("COPY memory_sessions (session_id) FROM STDIN") as copy:
+        # The bench's bare token belongs to the user "default", whose memories these are.
+        with conn.cursor().copy("COPY memory_sessions (user_id, session_id) FROM STDIN") as copy:
             for session in sorted({r[0] for r in rows}):
-                copy.write_row((session,))
+                copy.write_row((DEFAULT_USER, session))
         conn.execute("CREATE TEMP TABLE staging (id text, embedding vector)")
         with conn.cursor().copy("COPY staging (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:
             for piece in vector_rows_pieces(ids, vectors):
@@ -98,14 +100,14 @@ def bulk_load(db: Any, store: Any, rows: list[tuple[str, str, str]], vectors: np
             for memory_id, (session, question, answer) in zip(ids, rows, strict=True):
                 copy.write_row((memory_id, session, question, answer))
         conn.execute(
-            """INSERT INTO memories (memory_id, session_id, user_input, assistant_response, model, dim, embedding,
-                                     content_hash, tsv, created_at)
-               SELECT t.id::uuid, t.session_id, t.user_input, t.assistant_response, %s, %s, s.embedding,
+            """INSERT INTO memories (memory_id, user_id, session_id, user_input, assistant_response, model, dim,
+                                     embedding, content_hash, tsv, created_at)
+               SELECT t.id::uuid, %s, t.session_id, t.user_input, t.assistant_response, %s, %s, s.embedding,
                       md5(t.session_id || t.user_input || t.assistant_response),
                       to_tsvector('english', t.user_input || ' ' || t.assistant_response),
                       now() - random() * interval '30 days'
                FROM texts t JOIN staging s USING (id)""",
-            (store.model, store.dim),
+            (DEFAULT_USER, store.model, store.dim),
         )
     return time.perf_counter() - began
 

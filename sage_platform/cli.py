@@ -6,7 +6,9 @@ sage report        the last evaluation
 sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
 sage backup        now | list: verified backups; sage restore BACKUP --target-url URL [--force]
 sage task          submit "question" | status ID: long agent tasks run by Dagster
-sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage memory status|search|clear
+sage keys          create --user NAME [--admin] | list | revoke ID: keys of the agent server
+sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage mcp token create|list|revoke;
+                   sage memory status|search|clear
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
 
@@ -88,10 +90,10 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from sage_platform.server import serve
-    from sage_platform.server.network import check_bind
+    from sage_platform.server.network import check_server_bind
 
     settings = _apply_flags(args)
-    check_bind(settings)
+    check_server_bind(settings)
     print(f"Sage agent server on http://{settings.host}:{settings.port} (chat page at /, API docs at /docs)")
     serve(settings)
     return 0
@@ -214,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     from sage_platform.mcp.cli import add_commands as add_memory_commands
 
     add_memory_commands(commands, _add_common)
+    from sage_platform.keys_cli import add_key_actions
+
+    keys = commands.add_parser("keys", help="agent-server keys: create --user NAME [--admin] | list | revoke ID")
+    add_key_actions(keys, audience="api", add_common=_add_common, apply_flags=_apply_flags)
     from sage_platform.ops.cli import add_commands as add_ops_commands
 
     add_ops_commands(commands, _add_common)

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     default_llm_max_tokens: int = Field(512, gt=0)
     default_llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
     default_llm_top_p: float = Field(1.0, gt=0.0, le=1.0)
+    llm_allowed_base_urls: str = Field(
+        "", description="Base URLs a request's llm_model_config may switch to (comma-separated); admins: any."
+    )
     default_llm_timeout: float = Field(60.0, gt=0, description="Seconds an LLM call may take.")
     default_llm_max_retries: int = Field(2, ge=0, description="Retries of 429/5xx LLM answers, with backoff.")
 
@@ -90,7 +93,9 @@ class Settings(BaseSettings):
     # The MCP memory server (sage mcp).
     mcp_host: str = Field("127.0.0.1", description="Memory server address; loopback unless asked otherwise.")
     mcp_port: int = Field(17800, gt=0, lt=65536, description="Memory server port (path /mcp).")
-    mcp_tokens: SecretStr | None = Field(None, description="Comma-separated bearer tokens for the memory server.")
+    mcp_tokens: SecretStr | None = Field(
+        None, description="Memory-server tokens: user=TOKEN,user=TOKEN (a bare TOKEN: user default)."
+    )
     mcp_no_auth: bool = Field(False, description="Serve the memory server without tokens (loopback only).")
     memory_dedup_seconds: float = Field(300.0, ge=0, description="Same content in a session within it: one memory.")
     memory_max_chars: int = Field(32_000, gt=0, description="Larger memories are rejected with a reason.")
@@ -110,9 +115,22 @@ class Settings(BaseSettings):
     session_database_url: str | None = Field(
         None, description="Any SQLAlchemy URL (e.g. mysql+pymysql://) for sessions instead of the platform database."
     )
-    mcp_config_path: Path = Field(Path("mcp_setting.json"), description="MCP servers preloaded at start.")
-    no_auth: bool = Field(False, description="Serve /api without bearer keys even when SAGE_API_KEYS is set.")
-    api_keys: SecretStr | None = Field(None, description="Comma-separated bearer keys for /api.")
+    mcp_config_path: Path | None = Field(
+        None, description="MCP servers preloaded at start (mcp_setting.json); read only when set, never from the cwd."
+    )
+    mcp_stdio_commands: str = Field(
+        "", description="Commands a stdio MCP server registered over the API may run (comma-separated); empty: none."
+    )
+    no_auth: bool = Field(False, description="Serve /api without bearer keys even when keys exist (loopback only).")
+    api_keys: SecretStr | None = Field(
+        None, description="Bearer keys for /api: user=KEY,user=KEY (a bare KEY: user default)."
+    )
+    admin_keys: SecretStr | None = Field(None, description="Keys with the admin role, comma-separated (both servers).")
+    key_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a key check is cached: a revoked key stops working within it."
+    )
+    allowed_hosts: str = Field("", description="Extra Host names served without keys (besides loopback and the bind).")
+    allowed_origins: str = Field("", description="Extra browser origins allowed to POST/PUT/DELETE (comma-separated).")
     enable_trace: bool = Field(False, description="Export OpenTelemetry traces (OTLP over HTTP).")
     trace_jaeger_url: str | None = Field(None, description="OTLP endpoint, e.g. http://127.0.0.1:4318.")
     max_request_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413.")
@@ -173,6 +191,22 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def mcp_stdio_command_list(self) -> list[str]:
+        return _split(self.mcp_stdio_commands)
+
+    @property
+    def llm_allowed_base_url_list(self) -> list[str]:
+        return _split(self.llm_allowed_base_urls)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return _split(self.allowed_hosts)
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return _split(self.allowed_origins)
+
+    @property
     def embedded_database(self) -> bool:
         return self.database_url is None
 
@@ -219,6 +253,10 @@ class Settings(BaseSettings):
             else:
                 out[key] = str(value) if isinstance(value, Path) else value
         return out
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _mask_password(url: str) -> str:

@@ -6,6 +6,7 @@ one materialization of the graph; one Ctrl-C stops them in reverse order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -88,6 +89,12 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -
     raise TimeoutError(f"nothing answered at {url} within {timeout:.0f}s")
 
 
+def _say(line: str) -> None:
+    """A status line; a closed stdout (``sage up | tee`` whose tee died on Ctrl-C) must not stop the shutdown."""
+    with contextlib.suppress(BrokenPipeError, OSError):
+        print(line, flush=True)
+
+
 def _reset_sigint() -> None:
     # `dagster dev` ignores SIGINT/SIGTERM for good if it starts with SIGINT ignored (nohup, `&`).
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -121,49 +128,44 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     agent_url = f"http://{settings.host}:{settings.port}"
     try:
-        print(
-            f"[sage] database: {'embedded PostgreSQL in ' + str(settings.pgdata_dir) if settings.embedded_database else 'SAGE_DATABASE_URL'}",
-            flush=True,
-        )
+        where = f"embedded PostgreSQL in {settings.pgdata_dir}" if settings.embedded_database else "SAGE_DATABASE_URL"
+        _say(f"[sage] database: {where}")
         Database.from_settings(settings)
         prepare_dagster_home(settings)
         limits = set_pool_limits(settings)
-        print(f"[sage] pool limits: {limits}", flush=True)
+        _say(f"[sage] pool limits: {limits}")
         command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE_YAML),
                    "-h", settings.dagster_host, "-p", str(settings.dagster_port)]  # fmt: skip
-        print(f"[sage] starting dagster dev on {url}", flush=True)
+        _say(f"[sage] starting dagster dev on {url}")
         # Its own session: the terminal's Ctrl-C reaches us alone, and we stop children in order.
         dagster = subprocess.Popen(command, preexec_fn=_reset_sigint, start_new_session=True)
         _wait_for_http(f"{url}/server_info", dagster, timeout=180)
-        print(f"[sage] Dagster UI ready: {url}", flush=True)
+        _say(f"[sage] Dagster UI ready: {url}")
         agent = subprocess.Popen(
             [sys.executable, "-m", "sage_platform.cli", "serve"], preexec_fn=_reset_sigint, start_new_session=True
         )
         _wait_for_http(f"{agent_url}/health", agent, timeout=120)
-        print(f"[sage] agent server ready: {agent_url} (chat page), API docs {agent_url}/docs", flush=True)
+        _say(f"[sage] agent server ready: {agent_url} (chat page), API docs {agent_url}/docs")
         memory_url = f"http://{settings.mcp_host}:{settings.mcp_port}"
         memory = subprocess.Popen(
             [sys.executable, "-m", "sage_platform.cli", "mcp"], preexec_fn=_reset_sigint, start_new_session=True
         )
         _wait_for_http(f"{memory_url}/health", memory, timeout=120)
-        hint = "" if settings.mcp_tokens else " (create a token: sage mcp token create)"
-        print(f"[sage] memory server ready: {memory_url}/mcp{hint}", flush=True)
+        hint = "" if settings.mcp_tokens else " (create a token: sage mcp token create --user NAME)"
+        _say(f"[sage] memory server ready: {memory_url}/mcp{hint}")
         if materialize:
-            print("[sage] materializing the asset graph once", flush=True)
+            _say("[sage] materializing the asset graph once")
             ok = materialize_graph(settings)
-            print(
-                f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}",
-                flush=True,
-            )
-        print(f"[sage] asset graph:  {url}/asset-groups", flush=True)
-        print(f"[sage] runs:         {url}/runs", flush=True)
-        print(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}", flush=True)
-        print("[sage] up. Press Ctrl-C to stop.", flush=True)
+            _say(f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}")
+        _say(f"[sage] asset graph:  {url}/asset-groups")
+        _say(f"[sage] runs:         {url}/runs")
+        _say(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}")
+        _say("[sage] up. Press Ctrl-C to stop.")
         children = {"dagster dev": dagster, "the agent server": agent, "the memory server": memory}
         while all(child.poll() is None for child in children.values()):
             time.sleep(1)  # idle loop until a signal arrives; the handler interrupts it
         name, exited = next((n, c) for n, c in children.items() if c.poll() is not None)
-        print(f"[sage] {name} exited with code {exited.returncode}", flush=True)
+        _say(f"[sage] {name} exited with code {exited.returncode}")
         return exited.returncode or 1
     except KeyboardInterrupt:
         if not stopping:
@@ -173,12 +175,12 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         for label, child in (("the memory server", memory), ("the agent server", agent)):
             if child is not None:
-                print(f"[sage] stopping {label}", flush=True)
+                _say(f"[sage] stopping {label}")
                 _stop(child)
         if dagster is not None:
-            print("[sage] stopping dagster dev", flush=True)
+            _say("[sage] stopping dagster dev")
             _stop(dagster)
         if settings.embedded_database:
-            print("[sage] stopping embedded PostgreSQL", flush=True)
+            _say("[sage] stopping embedded PostgreSQL")
             stop_embedded_server(settings.pgdata_dir)
-        print("[sage] stopped", flush=True)
+        _say("[sage] stopped")

@@ -6,6 +6,7 @@ The last user message carries the script, in double brackets:
   once tool results are in the conversation, answer ``tool results: <results>``;
 - ``[[status:500]]``: answer HTTP 500; ``[[status:429x2]]``: 429 twice, then answer normally;
 - ``[[slow:S]]``: wait S seconds before answering (to trip client timeouts);
+- ``[[truncate]]``: stream two words, then end the response with no ``finish_reason`` and no ``[DONE]``;
 - ``[[hold]]``: stream two words, then hold the stream open until ``release()`` (or 30 s);
 - ``[[reason]]``: stream a reasoning_content delta first;
 - ``[[stream_error]]``: stream two words, then an error event (as servers do when they fail mid-answer).
@@ -35,6 +36,7 @@ SCRIPT = re.compile(r"\[\[(\w+)(?::([^\]\s]+))?(?: (\{.*?\}))?\]\]")
 class ChatStub:
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)  # each request's Authorization header
     failures: dict[str, int] = field(default_factory=dict)
     held: threading.Event = field(default_factory=threading.Event)
     holding: threading.Event = field(default_factory=threading.Event)
@@ -64,6 +66,7 @@ def chat_stub() -> Iterator[ChatStub]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             state.requests.append(body)
+            state.authorizations.append(self.headers.get("Authorization", ""))
             question = _last_user(body["messages"])
             script = SCRIPT.findall(question)
             for name, arg, _ in script:
@@ -72,7 +75,8 @@ def chat_stub() -> Iterator[ChatStub]:
                     seen = state.failures.get(question, 0)
                     if not times or seen < int(times):
                         state.failures[question] = seen + 1
-                        self._json(int(code), {"error": {"message": f"scripted {code}", "type": "stub"}})
+                        message = f"scripted {code} from the stub's internal host db-7.internal:5432"
+                        self._json(int(code), {"error": {"message": message, "type": "stub"}})
                         return
                 if name == "slow":
                     time.sleep(float(arg))
@@ -108,6 +112,9 @@ def chat_stub() -> Iterator[ChatStub]:
                 if i == 1 and any(n == "stream_error" for n, _, _ in script):
                     self._write(b'data: {"error": {"message": "model overloaded", "type": "server_error"}}\n\n')
                     self._write(b"")
+                    return
+                if i == 1 and any(n == "truncate" for n, _, _ in script):
+                    self._write(b"")  # the connection's stream ends: no finish_reason, no [DONE]
                     return
                 if i == 1 and any(n == "hold" for n, _, _ in script):
                     state.holding.set()

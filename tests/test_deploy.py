@@ -48,6 +48,7 @@ def test_images_ports_and_dependencies() -> None:
 def test_secrets_come_only_from_env() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "${POSTGRES_PASSWORD:?" in text and "${ELASTIC_PASSWORD:?" in text
+    assert "${SAGE_API_KEYS:?" in text and "${SAGE_MCP_TOKENS:?" in text
     example = dict(
         line.split("=", 1)
         for line in (ROOT / ".env.example").read_text().splitlines()
@@ -63,7 +64,12 @@ def test_secrets_come_only_from_env() -> None:
 )
 def test_compose_validates_offline(tmp_path: Path) -> None:
     env = tmp_path / ".env"
-    env.write_text((ROOT / ".env.example").read_text().replace("change-me-too", "e").replace("change-me", "p"))
+    filled = (ROOT / ".env.example").read_text().replace("change-me-too", "e").replace("change-me", "p")
+    env.write_text(
+        filled.replace("SAGE_API_KEYS=\n", "SAGE_API_KEYS=ops=k1\n").replace(
+            "SAGE_MCP_TOKENS=\n", "SAGE_MCP_TOKENS=ops=t1\n"
+        )
+    )
     done = subprocess.run(
         ["docker-compose", "--env-file", str(env), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         capture_output=True, text=True,
@@ -76,6 +82,13 @@ def test_compose_validates_offline(tmp_path: Path) -> None:
         capture_output=True, text=True, env={"PATH": os.environ["PATH"]},
     )  # fmt: skip
     assert missing.returncode != 0 and "set POSTGRES_PASSWORD in .env" in missing.stderr
+    keyless = tmp_path / "keyless.env"
+    keyless.write_text(filled)  # passwords set, keys left empty: the servers would be open, so it fails
+    no_keys = subprocess.run(
+        ["docker-compose", "--env-file", str(keyless), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True, text=True, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    assert no_keys.returncode != 0 and "set SAGE_API_KEYS" in no_keys.stderr
 
 
 def test_dagster_yaml_is_the_production_instance(settings) -> None:  # type: ignore[no-untyped-def]

@@ -20,10 +20,13 @@ def create_http_app(settings: Settings, memory: Any = None) -> Any:
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
-    from sage_platform.mcp.auth import METADATA_PATH, BearerAuth, TokenVerifier, resource_metadata
+    from sage_platform.identity import KeyRing
+    from sage_platform.mcp.auth import METADATA_PATH, BearerAuth, resource_metadata
     from sage_platform.mcp.server import MemoryService, build_server
+    from sage_platform.request_guard import RequestGuard
 
     memory = memory or MemoryService.from_settings(settings)
+    memory.identities_required = not settings.mcp_no_auth
     server = build_server(memory)
 
     @server.custom_route("/health", methods=["GET"])
@@ -41,9 +44,19 @@ def create_http_app(settings: Settings, memory: Any = None) -> Any:
     app = server.streamable_http_app(
         host=settings.mcp_host, max_request_body_size=max(4 * settings.memory_max_chars + 65_536, 8_000_000)
     )
-    if settings.mcp_no_auth:
-        return app
-    return BearerAuth(app, TokenVerifier.from_settings(settings, memory.store.db))
+    guarded = (
+        app
+        if settings.mcp_no_auth
+        else BearerAuth(app, KeyRing.from_settings(settings, memory.store.db, audience="mcp"))
+    )
+    # Tokens are always required (or --no-auth on loopback): the Host check applies with --no-auth only.
+    return RequestGuard(
+        guarded,
+        bound_host=settings.mcp_host,
+        keys_configured=lambda: not settings.mcp_no_auth,
+        allowed_hosts=settings.allowed_host_list,
+        allowed_origins=settings.allowed_origin_list,
+    )
 
 
 def _quiet_sdk_logs() -> None:

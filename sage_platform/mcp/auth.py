@@ -1,69 +1,28 @@
-"""Bearer tokens for the memory server: ``SAGE_MCP_TOKENS`` or ``sage mcp token create``.
+"""Bearer tokens for the memory server: ``SAGE_MCP_TOKENS`` or ``sage mcp token create --user NAME``.
 
-Only SHA-256 digests are kept (in memory for the environment's tokens, in ``mcp_tokens`` for issued
-ones). A request to ``/mcp`` without a valid token gets 401 with a ``WWW-Authenticate: Bearer`` header
-that points to the protected-resource metadata (RFC 9728), as MCP's authorization spec asks.
+Tokens are keys of the ``mcp`` audience in the shared identity model (``sage_platform.identity``): each
+belongs to a user, only digests are kept, and ``sage mcp token revoke`` ends one. A request to ``/mcp``
+without a valid token gets 401 with a ``WWW-Authenticate: Bearer`` header that points to the
+protected-resource metadata (RFC 9728), as MCP's authorization spec asks. A valid one puts the caller's
+identity in the ASGI scope, where the tools read it: every session and memory is its user's.
 
 Usage::
 
-    token = issue_token(db, "laptop")          # printed once, stored hashed
-    app = BearerAuth(mcp_app, TokenVerifier.from_settings(settings, db))
+    issued = issue_key(db, "alice", audience="mcp")          # printed once, stored hashed
+    app = BearerAuth(mcp_app, KeyRing.from_settings(settings, db, audience="mcp"))
 """
 
 from __future__ import annotations
 
-import hmac
 import json
-import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from sage_platform.config import Settings
-from sage_platform.db import Database
-from sage_platform.hashing import text_hash
+from sage_platform.identity import KeyRing, bearer_secret
+from sage_platform.mcp.server import IDENTITY_SCOPE_KEY
 
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 OPEN_PATHS = ("/health", METADATA_PATH)
-
-
-digest = text_hash  # sha256 hex: only digests of tokens are kept
-
-
-def issue_token(db: Database, name: str) -> str:
-    token = "sage_" + secrets.token_urlsafe(32)
-    with db.connect() as conn:
-        conn.execute("INSERT INTO mcp_tokens (token_hash, name) VALUES (%s, %s)", (digest(token), name))
-    return token
-
-
-class TokenVerifier:
-    def __init__(self, tokens: list[str], db: Database | None, cache_seconds: float = 30.0) -> None:
-        self._static = [digest(t) for t in tokens if t]
-        self._db = db
-        self._cache: dict[str, tuple[bool, float]] = {}
-        self._cache_seconds = cache_seconds
-
-    @classmethod
-    def from_settings(cls, settings: Settings, db: Database | None) -> TokenVerifier:
-        raw = settings.mcp_tokens.get_secret_value() if settings.mcp_tokens else ""
-        return cls([t.strip() for t in raw.split(",")], db)
-
-    def verify(self, token: str) -> bool:
-        hashed = digest(token)
-        if any(hmac.compare_digest(hashed, known) for known in self._static):
-            return True
-        if self._db is None:
-            return False
-        cached = self._cache.get(hashed)
-        if cached and time.monotonic() - cached[1] < self._cache_seconds:
-            return cached[0]
-        with self._db.pool.connection() as conn:
-            row = conn.execute(
-                "UPDATE mcp_tokens SET last_used = now() WHERE token_hash = %s RETURNING 1", (hashed,)
-            ).fetchone()
-        self._cache[hashed] = (row is not None, time.monotonic())
-        return row is not None
 
 
 def base_url(scope: Mapping[str, Any]) -> str:
@@ -84,25 +43,28 @@ def resource_metadata(scope: Mapping[str, Any]) -> dict[str, Any]:
 class BearerAuth:
     """ASGI middleware: ``/mcp`` needs a valid bearer token; health and metadata stay open."""
 
-    def __init__(self, app: Any, verifier: TokenVerifier) -> None:
+    def __init__(self, app: Any, keys: KeyRing) -> None:
         self.app = app
-        self.verifier = verifier
+        self.keys = keys
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith(OPEN_PATHS):
             await self.app(scope, receive, send)
             return
-        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode()
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            import anyio
-
-            if await anyio.to_thread.run_sync(self.verifier.verify, token.strip()):
-                await self.app(scope, receive, send)
-                return
-            await self._deny(scope, send, "invalid_token", "the bearer token is not valid")
+        scope.pop(IDENTITY_SCOPE_KEY, None)  # only this check may set it
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        secret = bearer_secret(header)
+        if secret is None:
+            await self._deny(scope, send, None, "this server needs Authorization: Bearer <token> (SAGE_MCP_TOKENS)")
             return
-        await self._deny(scope, send, None, "this server needs Authorization: Bearer <token> (SAGE_MCP_TOKENS)")
+        import anyio
+
+        identity = await anyio.to_thread.run_sync(self.keys.identify, secret)
+        if identity is None:
+            await self._deny(scope, send, "invalid_token", "the bearer token is not valid (unknown or revoked)")
+            return
+        scope[IDENTITY_SCOPE_KEY] = identity
+        await self.app(scope, receive, send)
 
     async def _deny(self, scope: dict[str, Any], send: Any, error: str | None, description: str) -> None:
         challenge = f'Bearer resource_metadata="{base_url(scope)}{METADATA_PATH}"'

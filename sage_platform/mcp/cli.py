@@ -17,20 +17,24 @@ def add_commands(commands: Any, add_common: Callable[[argparse.ArgumentParser], 
         description="Register it with `claude mcp add sage -- sage mcp --stdio` or "
         "`claude mcp add --transport http sage http://127.0.0.1:17800/mcp --header 'Authorization: Bearer <token>'`.",
     )
-    mcp.add_argument("action", nargs="*", metavar="token create", help="`token create`: issue a bearer token")
     mcp.add_argument("--host", dest="mcp_host", help="address (SAGE_MCP_HOST, default 127.0.0.1)")
     mcp.add_argument("--port", dest="mcp_port", type=int, help="port (SAGE_MCP_PORT, default 17800)")
     mcp.add_argument("--stdio", action="store_true", help="speak MCP on stdin/stdout instead of HTTP")
     mcp.add_argument("--no-auth", dest="mcp_no_auth", action="store_true", help="no tokens (loopback only; warns)")
-    mcp.add_argument("--name", default="default", help="for `token create`: what the token is for")
     add_common(mcp)
     mcp.set_defaults(func=_cmd_mcp)
+    from sage_platform.keys_cli import add_key_actions
+
+    tokens = mcp.add_subparsers(dest="mcp_command", metavar="token", required=False)
+    token = tokens.add_parser("token", help="memory-server tokens: create --user NAME [--admin] | list | revoke ID")
+    add_key_actions(token, audience="mcp", add_common=add_common, apply_flags=_settings)
 
     memory = commands.add_parser("memory", help="the memory server's store: status, search, clear")
     memory.add_argument("action", choices=["status", "search", "clear"])
     memory.add_argument("query", nargs="?", help="for search: the query")
     memory.add_argument("--limit", type=int, default=10, help="for search: how many hits (default 10)")
     memory.add_argument("--session", help="search or clear this session")
+    memory.add_argument("--user", help="only this user's memories (clear: whose session; needed if several have it)")
     memory.add_argument("--force", action="store_true", help="for clear: really delete")
     memory.add_argument("--json", action="store_true", help="print JSON")
     add_common(memory)
@@ -52,15 +56,6 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     from sage_platform.server.network import is_loopback
 
     settings = _settings(args)
-    if args.action:
-        if args.action != ["token", "create"]:
-            raise ValueError(f"unknown action {' '.join(args.action)!r}: the only one is `sage mcp token create`")
-        from sage_platform.db import Database
-        from sage_platform.mcp.auth import issue_token
-
-        print(issue_token(Database.from_settings(settings), args.name))
-        print("store it now: only its hash is kept", file=sys.stderr)
-        return 0
     if args.stdio:
         from sage_platform.mcp import serve_stdio
 
@@ -83,35 +78,46 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     memory = MemoryService.from_settings(_settings(args))
     store = memory.store
     if args.action == "status":
-        stats = store.stats()
+        stats = store.stats(args.user)
         if args.json:
             print(json.dumps(stats, indent=2))
             return 0
         print(f"{stats['total_memories']} memories in {len(stats['sessions'])} sessions; "
               f"model {stats['embedding_model']} ({stats['embedding_dimension']} dimensions, {stats['vector_type']})")  # fmt: skip
         for session in stats["sessions"]:
-            print(f"  {session['session_id']:<32} {session['memories']:>7}  last {session['last_saved']}")
+            print(f"  {session['user_id']:<16} {session['session_id']:<32} {session['memories']:>7}"
+                  f"  last {session['last_saved']}")  # fmt: skip
         return 0
     if args.action == "search":
         if not args.query:
             raise ValueError('sage memory search needs a query: sage memory search "what was decided"')
         vector, _ = memory.embed(args.query)
-        hits = store.search(args.query, vector, limit=args.limit, session_id=args.session)
+        hits = store.search(args.query, vector, limit=args.limit, user_id=args.user, session_id=args.session)
         if args.json:
             print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
             return 0
         for rank, hit in enumerate(hits, start=1):
             text = " ".join(f"{hit.user_input} → {hit.assistant_response}".split())
-            print(f"{rank:>3}  {hit.similarity:6.3f}  {hit.session_id}  {text[:100]}")
+            print(f"{rank:>3}  {hit.similarity:6.3f}  {hit.user_id}/{hit.session_id}  {text[:100]}")
         if not hits:
             print("no memories found", file=sys.stderr)
         return 0
     if not args.session:
         raise ValueError("sage memory clear needs --session SESSION (and --force)")
+    user = args.user or _only_owner(store.session_owners(args.session), args.session)
     if not args.force:
-        info = store.session_info(args.session)
+        info = store.session_info(user, args.session)
         count = info["memories"] if info else 0
-        print(f"would delete session {args.session} and its {count} memories; add --force to do it", file=sys.stderr)
+        print(f"would delete session {args.session} of user {user} and its {count} memories; add --force to do it",
+              file=sys.stderr)  # fmt: skip
         return 1
-    print(f"deleted {store.clear_session(args.session)} memories of session {args.session}")
+    print(f"deleted {store.clear_session(user, args.session)} memories of session {args.session} (user {user})")
     return 0
+
+
+def _only_owner(owners: list[str], session_id: str) -> str:
+    if len(owners) == 1:
+        return owners[0]
+    if not owners:
+        raise ValueError(f"no session {session_id}")
+    raise ValueError(f"users {', '.join(owners)} each have a session {session_id}: name one with --user")

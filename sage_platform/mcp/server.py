@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from sage_platform.config import Settings
+from sage_platform.identity import LOCAL, Identity
 from sage_platform.mcp.context import format_context, render
 from sage_platform.mcp.store import MemoryRejected, MemoryRules, MemoryStore
 from sage_platform.tokens import TokenCounter
@@ -39,6 +40,9 @@ class MemoryService:
     embedder: Any
     counter: TokenCounter
     current: dict[str, str] = field(default_factory=dict)  # connection → its current session
+    # Over HTTP with tokens every call carries the caller's identity; a call without one is refused. Over
+    # stdio (and HTTP with --no-auth, loopback only) the caller is the local user, who sees everything.
+    identities_required: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryService:
@@ -50,6 +54,23 @@ class MemoryService:
         store = MemoryStore(platform.db, embedder.model_name, embedder.dimension, rules)
         store.ensure_index()
         return cls(store, embedder, TokenCounter.local())
+
+    def identity(self, ctx: Context | None) -> Identity:
+        identity = identity_of(ctx)
+        if identity is None:
+            if self.identities_required:
+                raise ToolError("no caller identity on this request: send Authorization: Bearer <token>")
+            return LOCAL
+        return identity
+
+    def owner(self, ctx: Context | None) -> str:
+        """The user whose sessions this call reads and writes (the local user's are ``local``)."""
+        return self.identity(ctx).user_id
+
+    def visible_to(self, ctx: Context | None) -> str | None:
+        """The user whose memories this call may search: None (everyone's) for admins and the local user."""
+        identity = self.identity(ctx)
+        return None if identity.admin else identity.user_id
 
     def session_for(self, ctx: Context | None, session_id: str | None) -> str:
         if session_id:
@@ -85,14 +106,14 @@ def build_server(memory: MemoryService) -> MCPServer:
     ) -> dict[str, Any]:
         """Save one conversation turn as a memory (embedded for later search). Retrying is safe: the same
         idempotency_key, or the same content in the same session within a few minutes, is stored once."""
-        session = memory.session_for(ctx, session_id)
+        session, owner = memory.session_for(ctx, session_id), memory.owner(ctx)
         began = time.perf_counter()
         try:
             store.check(user_input, assistant_response)
         except MemoryRejected as error:
             raise ToolError(str(error)) from error
         digest = store.content_hash(session, user_input, assistant_response)
-        duplicate = await anyio.to_thread.run_sync(store.find_duplicate, session, digest, idempotency_key)
+        duplicate = await anyio.to_thread.run_sync(store.find_duplicate, owner, session, digest, idempotency_key)
         embed_ms = 0.0
         if duplicate is None:
             vector, embed_ms = await anyio.to_thread.run_sync(memory.embed, f"{user_input}\n{assistant_response}")
@@ -100,6 +121,7 @@ def build_server(memory: MemoryService) -> MCPServer:
                 lambda: store.save(
                     user_input,
                     assistant_response,
+                    user_id=owner,
                     session_id=session,
                     vector=vector,
                     metadata=metadata,
@@ -121,13 +143,14 @@ def build_server(memory: MemoryService) -> MCPServer:
         session_id: Annotated[SessionId | None, Field(description="Only this session; default: all sessions.")] = None,
         max_results: Annotated[int, Field(ge=1, le=100, description="At most this many memories.")] = 10,
         max_tokens: Annotated[int, Field(ge=50, le=100_000, description="Token budget of the returned text.")] = 2000,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Past memories most relevant to the query, formatted to paste into a prompt, within max_tokens
         (whole memories, most relevant first; among equally relevant ones, the newest first)."""
         began = time.perf_counter()
         vector, embed_ms = await anyio.to_thread.run_sync(memory.embed, query)
         hits = await anyio.to_thread.run_sync(
-            lambda: store.search(query, vector, limit=max_results, session_id=session_id)
+            lambda: store.search(query, vector, limit=max_results, user_id=memory.owner(ctx), session_id=session_id)
         )
         text, used = format_context(hits, memory.counter, max_tokens)
         total = _ms(began)
@@ -142,18 +165,26 @@ def build_server(memory: MemoryService) -> MCPServer:
         limit: Annotated[int, Field(ge=1, le=100)] = 10,
         min_similarity: Annotated[float, Field(ge=-1.0, le=1.0, description="Cosine similarity floor.")] = 0.0,
         session_id: Annotated[SessionId | None, Field(description="Only this session; default: all.")] = None,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
         """Search memories (vector + full text, fused by rank). Each hit has its similarity and fused score."""
         vector, embed_ms = await anyio.to_thread.run_sync(memory.embed, query)
         hits = await anyio.to_thread.run_sync(
-            lambda: store.search(query, vector, limit=limit, min_similarity=min_similarity, session_id=session_id)
+            lambda: store.search(
+                query,
+                vector,
+                limit=limit,
+                min_similarity=min_similarity,
+                user_id=memory.owner(ctx),
+                session_id=session_id,
+            )
         )
         return {"hits": [h.as_dict() for h in hits], "timings_ms": {"embedding": round(embed_ms, 2)}}
 
     @app.tool()
-    async def get_memory_stats() -> dict[str, Any]:
+    async def get_memory_stats(ctx: Context | None = None) -> dict[str, Any]:
         """Memory counts per session and in total, with the embedding model and its dimension."""
-        return await anyio.to_thread.run_sync(store.stats)
+        return await anyio.to_thread.run_sync(store.stats, memory.visible_to(ctx))
 
     @app.tool()
     async def manage_session(
@@ -164,14 +195,15 @@ def build_server(memory: MemoryService) -> MCPServer:
     ) -> dict[str, Any]:
         """Sessions: create one (and make it current), switch the current one, show one, or list them.
         Tools called without session_id use this connection's current session."""
+        owner = memory.owner(ctx)
         if action == "list":
-            return {"sessions": (await anyio.to_thread.run_sync(store.stats))["sessions"]}
+            return {"sessions": (await anyio.to_thread.run_sync(store.stats, owner))["sessions"]}
         if action == "create":
-            info = await anyio.to_thread.run_sync(store.create_session, session_id, title)
+            info = await anyio.to_thread.run_sync(store.create_session, owner, session_id, title)
             _set_current(memory, ctx, info["session_id"])
             return {"current": info["session_id"], "session": info}
         target = memory.session_for(ctx, session_id)
-        found: dict[str, Any] | None = await anyio.to_thread.run_sync(store.session_info, target)
+        found: dict[str, Any] | None = await anyio.to_thread.run_sync(store.session_info, owner, target)
         if found is None:
             raise ToolError(f"no session {target!r}; create it with action=create, or list sessions with action=list")
         if action == "switch":
@@ -182,26 +214,30 @@ def build_server(memory: MemoryService) -> MCPServer:
     async def clear_session(
         session_id: Annotated[SessionId, Field(description="The session whose memories are deleted.")],
         confirm: Annotated[bool, Field(description="Must be true: deleting cannot be undone.")] = False,
+        ctx: Context | None = None,
     ) -> dict[str, Any]:
-        """Delete a session and all its memories. Requires confirm=true."""
+        """Delete one of your sessions and all its memories. Requires confirm=true."""
         if not confirm:
             raise ToolError(f"refusing to delete session {session_id!r} without confirm=true")
-        deleted = await anyio.to_thread.run_sync(store.clear_session, session_id)
+        deleted = await anyio.to_thread.run_sync(store.clear_session, memory.owner(ctx), session_id)
         return {"session_id": session_id, "deleted_memories": deleted}
 
-    @app.resource("memory://sessions", mime_type="application/json", description="Sessions and their memory counts.")
-    async def sessions_resource() -> dict[str, Any]:
-        return await anyio.to_thread.run_sync(store.stats)
+    # A template (its query part optional) rather than a static resource: only templates get the request's
+    # context, and the list is the caller's own.
+    @app.resource("memory://sessions{?limit}", mime_type="application/json", description="Your sessions and counts.")
+    async def sessions_resource(ctx: Context, limit: str = "1000") -> dict[str, Any]:
+        stats = await anyio.to_thread.run_sync(store.stats, memory.owner(ctx))
+        return {**stats, "sessions": stats["sessions"][: int(limit) if limit.isdigit() else 1000]}
 
     @app.resource("memory://sessions/{session_id}", mime_type="text/plain", description="A session's memories.")
-    async def session_resource(session_id: str) -> str:
-        hits = await anyio.to_thread.run_sync(store.session_memories, session_id)
+    async def session_resource(session_id: str, ctx: Context) -> str:
+        hits = await anyio.to_thread.run_sync(store.session_memories, memory.owner(ctx), session_id)
         return "\n\n".join(render(h) for h in hits) or f"session {session_id} has no memories"
 
     @app.prompt()
-    async def summarize_session(session_id: str) -> str:
+    async def summarize_session(session_id: str, ctx: Context) -> str:
         """Ask the model to summarise one session's memories."""
-        hits = await anyio.to_thread.run_sync(store.session_memories, session_id)
+        hits = await anyio.to_thread.run_sync(store.session_memories, memory.owner(ctx), session_id)
         turns = "\n\n".join(render(h) for h in reversed(hits)) or "(no memories)"
         return (
             f"Summarise the coding session {session_id} below: the goal, decisions made, files and commands "
@@ -209,6 +245,19 @@ def build_server(memory: MemoryService) -> MCPServer:
         )
 
     return app
+
+
+IDENTITY_SCOPE_KEY = "sage.identity"  # set in the ASGI scope by the bearer check, never from client input
+
+
+def identity_of(ctx: Context | None) -> Identity | None:
+    """The identity the bearer check put on this HTTP request; None over stdio or without auth."""
+    request = None
+    with contextlib.suppress(LookupError, AttributeError, ValueError):
+        request = ctx.request_context.request if ctx is not None else None
+    scope = getattr(request, "scope", None)
+    identity = scope.get(IDENTITY_SCOPE_KEY) if isinstance(scope, dict) else None
+    return identity if isinstance(identity, Identity) else None
 
 
 def connection_of(ctx: Context | None) -> str:

@@ -20,8 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from sage_platform.config import Settings
+from sage_platform.identity import DEFAULT_USER
 from sage_platform.server.budget import ContextBudget, check_new_message, plan_context
-from sage_platform.server.llm import LLMClients, ModelChoice, ReasoningDelta, TextDelta, ToolCallsDone, Usage
+from sage_platform.server.llm import (
+    LLMClients,
+    LLMStreamError,
+    LLMStreamTruncated,
+    ModelChoice,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallsDone,
+    Usage,
+)
 from sage_platform.server.llm import parse_arguments as parse_tool_arguments
 from sage_platform.server.messages import new_id, stream_end, stream_message
 from sage_platform.server.runs import Run, RunRegistry
@@ -57,6 +67,10 @@ class PreparedRun:
     tools: dict[str, Tool]
     new_messages: list[StoredMessage]
 
+    @property
+    def user_id(self) -> str:
+        return self.request.user_id or DEFAULT_USER
+
 
 class Agent:
     def __init__(
@@ -76,9 +90,9 @@ class Agent:
         self.runs = runs or RunRegistry()
         self.writer = TurnWriter(store)
 
-    def prepare(self, request: StreamRequest) -> PreparedRun:
+    def prepare(self, request: StreamRequest, *, admin: bool = False) -> PreparedRun:
         """Everything that can be refused before a stream starts: model, tools, message size."""
-        choice = self.llm.resolve(request.llm_model_config)
+        choice = self.llm.resolve(request.llm_model_config, admin=admin)
         offered = self.tools_for()
         if request.available_tools is not None:
             unknown = [n for n in request.available_tools if not _matching(offered, n)]
@@ -91,30 +105,34 @@ class Agent:
         return PreparedRun(request, request.session_id or uuid.uuid4().hex, choice, offered, new)
 
     def start(self, prepared: PreparedRun) -> Run:
-        return self.runs.start(prepared.session_id, lambda run: self._run(run, prepared))
+        return self.runs.start(prepared.session_id, lambda run: self._run(run, prepared), user_id=prepared.user_id)
 
     async def _run(self, run: Run, p: PreparedRun) -> None:
         sid = p.session_id
-        request = p.request
         produced: list[dict[str, Any]] = []
         usage = Usage()
         status = "completed"
         try:
-            with span("agent.run", session_id=sid, user_id=request.user_id):
+            with span("agent.run", session_id=sid, user_id=p.user_id):
                 messages = await self._prompt(p)
                 await self._loop(run, p, messages, produced, usage)
         except asyncio.CancelledError:
             status = "interrupted"
             run.publish(stream_message("error", sid, content=f"stream stopped: {run.cancel_reason or 'cancelled'}"))
         except Exception as error:
-            status = "failed"
-            logger.warning("agent run %s failed: %s", run.run_id, error)
+            status = "incomplete" if isinstance(error, LLMStreamTruncated) else "failed"
+            logger.warning("agent run %s %s: %s", run.run_id, status, error)
             run.publish(stream_message("error", sid, content=_describe(error)))
         finally:
             if usage.prompt_tokens or usage.completion_tokens:
                 run.publish(stream_message("token_usage", sid, content=usage.as_dict()))
-            run.publish(stream_end(sid, len(run.events)))
-            await self._save(run, p, produced, status)
+            # stream_end goes out only once the turn is durably saved, and says whether it was.
+            saved = await self._save(run, p, produced, status)
+            if not saved:
+                run.publish(
+                    stream_message("error", sid, content="this turn could not be saved; it is not in the history")
+                )
+            run.publish(stream_end(sid, len(run.events), saved=saved))
 
     async def _prompt(self, p: PreparedRun) -> list[dict[str, Any]]:
         """System prompt, summary of older history, the history that fits, then the new messages."""
@@ -146,7 +164,7 @@ class Agent:
     ) -> None:
         sid = p.session_id
         context = ToolContext(
-            p.request.user_id,
+            p.user_id,
             sid,
             p.request.memory_type or self.settings.memory_type,
             tuple(p.request.knowledge_bases or ()),
@@ -204,17 +222,22 @@ class Agent:
         with span("tool.call", tool=name, source=tool.source):
             return await run_tool(tool, arguments, context, self.settings.tool_timeout)
 
-    async def _save(self, run: Run, p: PreparedRun, produced: list[dict[str, Any]], status: str) -> None:
+    async def _save(self, run: Run, p: PreparedRun, produced: list[dict[str, Any]], status: str) -> bool:
+        """Save the turn (and the run's stream, stream_end included); True once it is committed."""
         new = [*p.new_messages, *(StoredMessage(m, self.counter.count_message(m)) for m in produced)]
         title = next((m.message.get("content") for m in p.new_messages if m.message.get("role") == "user"), "")
-        finished = FinishedRun(run.run_id, status, list(run.events), run.started_at)
-        save = self.writer.save(Turn(p.session_id, p.request.user_id, new, finished, str(title or "")))
+        # The stored stream ends with the stream_end that will be published after this save.
+        events = [*run.events, stream_end(p.session_id, len(run.events), saved=True)]
+        finished = FinishedRun(run.run_id, status, events, run.started_at)
+        save = self.writer.save(Turn(p.session_id, p.user_id, new, finished, str(title or "")))
         try:
             await asyncio.shield(save)
         except asyncio.CancelledError:
-            pass  # shutting down while saving: the shielded write still completes
+            return True  # shutting down while saving: the shielded write still completes
         except Exception:
             logger.exception("could not save session %s", p.session_id)
+            return False
+        return True
 
 
 def _matches(tool: Tool, name: str) -> bool:
@@ -226,13 +249,18 @@ def _matching(tools: dict[str, Tool], name: str) -> bool:
 
 
 def _describe(error: BaseException) -> str:
-    """An upstream failure in words a user can act on, with no secrets in it."""
+    """An upstream failure as a kind (timeout, unreachable, HTTP status): never the upstream's own text,
+    which could carry secrets or let a caller probe other hosts through the server."""
     name = type(error).__name__
     status = getattr(error, "status_code", None)
     if name in ("APITimeoutError", "TimeoutError"):
-        return "the language model did not answer in time; try again"
+        return "the language model did not answer in time (timeout); try again"
     if name == "APIConnectionError":
-        return "the language model cannot be reached; check SAGE_DEFAULT_LLM_API_BASE_URL"
+        return "the language model cannot be reached (connection refused or unreachable)"
     if status is not None:
-        return f"the language model answered HTTP {status}: {getattr(error, 'message', error)}"
+        return f"the language model answered HTTP {status}"
+    if isinstance(error, LLMStreamTruncated):
+        return "the language model's answer was cut off (its stream ended early); the turn is kept as incomplete"
+    if isinstance(error, LLMStreamError):
+        return "the language model reported an error inside its answer stream"
     return f"{name}: {error}"

@@ -22,7 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from sage_platform import __version__
 from sage_platform.config import Settings
 from sage_platform.package_files import CHAT_PAGE_DIR
-from sage_platform.server.deps import require_key, state_of
+from sage_platform.request_guard import RequestGuard
+from sage_platform.server.deps import caller, keys_required, state_of
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_stream import router as stream_router
@@ -50,9 +51,9 @@ def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.include_router(stream_router, prefix="/api", dependencies=[Depends(require_key)])
-    app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(require_key)])
-    app.include_router(tasks_router, prefix="/api/tasks", dependencies=[Depends(require_key)])
+    app.include_router(stream_router, prefix="/api", dependencies=[Depends(caller)])
+    app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(caller)])
+    app.include_router(tasks_router, prefix="/api/tasks", dependencies=[Depends(caller)])
 
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
             "version": __version__,
             "active_streams": len(sage.agent.runs.active),
             "mcp_servers": {name: s.status for name, s in sage.mcp.servers.items()},
-            "auth": sage.keys.enabled,
+            "auth": keys_required(sage),
         }
 
     @app.get("/", include_in_schema=False)
@@ -70,4 +71,12 @@ def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
         return FileResponse(CHAT_PAGE_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=CHAT_PAGE_DIR), name="static")
+    # Outermost: Host (without keys) and Origin (always) are checked before anything else runs.
+    app.add_middleware(
+        RequestGuard,
+        bound_host=settings.host,
+        keys_configured=lambda: keys_required(app.state.sage),
+        allowed_hosts=settings.allowed_host_list,
+        allowed_origins=settings.allowed_origin_list,
+    )
     return app

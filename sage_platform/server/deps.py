@@ -1,22 +1,67 @@
-"""FastAPI dependencies shared by the routers: the server state and the bearer-key check."""
+"""FastAPI dependencies shared by the routers: the server state, the caller's identity, ownership.
+
+With keys configured (``SAGE_API_KEYS``, ``SAGE_ADMIN_KEYS`` or ``sage keys create``), every ``/api``
+request needs ``Authorization: Bearer <key>`` and acts as the key's user. With none (or ``--no_auth``),
+the request guard has already limited the server to loopback clients with a loopback Host, and the
+caller is the machine's own user, ``default``, an admin.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
-from fastapi import Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 
+from sage_platform.identity import LOCAL, Identity, bearer_secret
 from sage_platform.server.state import ServerState
+
+audit = logging.getLogger("sage.audit")
 
 
 def state_of(request: Request) -> ServerState:
-    return request.app.state.sage
+    state: ServerState = request.app.state.sage
+    return state
 
 
-def require_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    if not state_of(request).keys.allows(authorization):
+def keys_required(state: ServerState) -> bool:
+    return not state.settings.no_auth and state.keys.configured()
+
+
+def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Identity:
+    state = state_of(request)
+    if not keys_required(state):
+        return LOCAL
+    secret = bearer_secret(authorization)
+    identity = state.keys.identify(secret) if secret else None
+    if identity is None:
         raise HTTPException(
             401,
-            "missing or wrong API key: send Authorization: Bearer <key> (one of SAGE_API_KEYS)",
+            "missing, wrong or revoked API key: send Authorization: Bearer <key> "
+            "(SAGE_API_KEYS, or one issued by `sage keys create`)",
             headers={"WWW-Authenticate": 'Bearer realm="sage"'},
         )
+    return identity
+
+
+Caller = Annotated[Identity, Depends(caller)]
+
+
+def require_admin(identity: Caller) -> Identity:
+    if not identity.admin:
+        raise HTTPException(403, f"user {identity.user_id!r} is not an admin: this needs an admin key")
+    return identity
+
+
+def may_read(identity: Identity, owner: str | None, what: str) -> None:
+    """404 unless ``identity`` owns it or is an admin (whose read of another user's data is logged)."""
+    if owner is None or not identity.owns(owner):
+        raise HTTPException(404, f"no {what}")
+    if owner != identity.user_id:
+        audit.info("admin %s read %s of user %s", identity.user_id, what, owner)
+
+
+def may_write(identity: Identity, owner: str | None, what: str) -> None:
+    """404 unless ``identity`` owns it: not even admins write into another user's session."""
+    if owner is not None and owner != identity.user_id:
+        raise HTTPException(404, f"no {what}")

@@ -24,7 +24,7 @@ SERVER_FLAGS: dict[str, tuple[str, type | None, str]] = {
     "--context_recent_turns": ("context_recent_turns", int, "turns always kept whole (default 3)"),
     "--memory_type": ("memory_type", str, "session | user (default session)"),
     "--db_type": ("db_type", str, "postgres | file | memory (default postgres)"),
-    "--preset_mcp_config": ("mcp_config_path", str, "MCP servers to load (SAGE_MCP_CONFIG_PATH, mcp_setting.json)"),
+    "--preset_mcp_config": ("mcp_config_path", str, "MCP servers to load at start (SAGE_MCP_CONFIG_PATH; unset: none)"),
     "--max_request_bytes": ("max_request_bytes", int, "larger bodies get 413 (default 1000000)"),
     "--agent_max_steps": ("agent_max_steps", int, "model calls per run (default 8)"),
     "--max_active_streams": ("max_active_streams", int, "runs at once; more get 503 + Retry-After (256)"),

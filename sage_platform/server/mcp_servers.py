@@ -201,8 +201,8 @@ class McpRegistry:
 
     async def load_file(self, path: Path) -> int:
         """Register the servers of a JSON file: ``{"mcpServers": {name: spec}}`` or a list of specs."""
-        if not path.exists():
-            return 0
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file (SAGE_MCP_CONFIG_PATH / --preset_mcp_config)")
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as error:

@@ -62,8 +62,9 @@ def stream_message(
     }
 
 
-def stream_end(session_id: str, total_stream_count: int) -> dict[str, Any]:
-    return {"type": "stream_end", "session_id": session_id, "total_stream_count": total_stream_count}
+def stream_end(session_id: str, total_stream_count: int, *, saved: bool = True) -> dict[str, Any]:
+    """The last message of every stream; ``saved`` says whether the turn is in the session's history."""
+    return {"type": "stream_end", "session_id": session_id, "total_stream_count": total_stream_count, "saved": saved}
 
 
 def encode(message: dict[str, Any]) -> bytes:

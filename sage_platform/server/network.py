@@ -1,33 +1,32 @@
-"""Binding rules: loopback by default; no unauthenticated server on a public address."""
+"""Binding rules: loopback by default; a server on any other address needs keys, or it does not start."""
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 
 from sage_platform.config import Settings
+from sage_platform.request_guard import is_loopback
 
-LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["check_bind", "is_loopback"]
 
 
-def check_bind(settings: Settings) -> None:
-    """Refuse ``--no_auth`` off loopback; warn when a public bind has no keys at all."""
-    from sage_platform.server.auth import ApiKeys
+def check_bind(host: str, *, keys_configured: bool, no_auth: bool, keys_setting: str = "SAGE_API_KEYS") -> None:
+    """Refuse a non-loopback address without keys (or with ``--no_auth``); say so on loopback."""
+    if no_auth and not is_loopback(host):
+        raise ValueError(f"--no_auth is allowed only on a loopback address, not {host}")
+    if not keys_configured and not is_loopback(host):
+        raise ValueError(
+            f"refusing to serve on {host} without keys: anyone who can reach it could use it. "
+            f"Set {keys_setting} (user=KEY,…) or issue a key with `sage keys create --user NAME`, or bind 127.0.0.1"
+        )
+    if no_auth or not keys_configured:
+        print("no keys: serving loopback clients only, as the local user 'default' (an admin)", file=sys.stderr)
 
-    keys = ApiKeys.from_settings(settings)
-    if settings.no_auth and not is_loopback(settings.host):
-        raise ValueError(f"--no_auth is allowed only on a loopback address, not {settings.host}")
-    if settings.no_auth:
-        print("warning: --no_auth: /api accepts requests without a key (loopback only)", file=sys.stderr)
-    elif not keys.enabled and not is_loopback(settings.host):
-        print(f"warning: serving on {settings.host} without SAGE_API_KEYS: anyone who can reach it may use it",
-              file=sys.stderr)  # fmt: skip
+
+def check_server_bind(settings: Settings) -> None:
+    """``sage serve``'s check, with the keys in the environment and the database."""
+    from sage_platform.db import Database
+    from sage_platform.identity import KeyRing
+
+    keys = KeyRing.from_settings(settings, Database.from_settings(settings), audience="api")
+    check_bind(settings.host, keys_configured=keys.configured(), no_auth=settings.no_auth)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from sage_platform.identity import Identity
 from sage_platform.server.agent import UnknownTools
 from sage_platform.server.budget import ContextTooLong
-from sage_platform.server.deps import state_of
-from sage_platform.server.llm import LLMNotConfigured
+from sage_platform.server.deps import Caller, audit, may_read, may_write, state_of
+from sage_platform.server.llm import LLMNotConfigured, LLMOverrideRefused
 from sage_platform.server.messages import encode
 from sage_platform.server.runs import Run, ServerBusy, SessionBusy
 from sage_platform.server.schemas import StreamRequest
@@ -21,12 +22,28 @@ router = APIRouter(tags=["agent"])
 NDJSON = "application/x-ndjson"
 
 
-def _start(request: Request, body: StreamRequest) -> Run:
+async def acting_as(request: Request, identity: Identity, body: StreamRequest) -> StreamRequest:
+    """The body with the caller's user; a different ``user_id`` is refused unless an admin sent it, and a
+    ``session_id`` of another user's session is answered as if it did not exist."""
+    user = body.user_id or identity.user_id
+    if user != identity.user_id:
+        if not identity.admin:
+            raise HTTPException(403, f"user_id {user!r} is not your key's user ({identity.user_id!r}); leave it out")
+        audit.info("admin %s acts for user %s", identity.user_id, user)
+    if body.session_id is not None:
+        owner = await run_in_threadpool(state_of(request).store.session_owner, body.session_id)
+        may_write(Identity(user, admin=identity.admin), owner, f"session {body.session_id}")
+    return body.model_copy(update={"user_id": user})
+
+
+def _start(request: Request, body: StreamRequest, identity: Identity) -> Run:
     agent = state_of(request).agent
     try:
-        return agent.start(agent.prepare(body))
+        return agent.start(agent.prepare(body, admin=identity.admin))
     except LLMNotConfigured as error:
         raise HTTPException(503, str(error)) from error
+    except LLMOverrideRefused as error:
+        raise HTTPException(403, str(error)) from error
     except (UnknownTools, ContextTooLong) as error:
         raise HTTPException(400, str(error)) from error
     except SessionBusy as error:
@@ -46,15 +63,15 @@ async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
 
 
 @router.post("/stream", response_class=StreamingResponse, summary="Run the agent, streamed as NDJSON")
-async def stream(request: Request, body: StreamRequest) -> StreamingResponse:
-    run = _start(request, body)
+async def stream(request: Request, body: StreamRequest, identity: Caller) -> StreamingResponse:
+    run = _start(request, await acting_as(request, identity, body), identity)
     headers = {"X-Session-Id": run.session_id, "Cache-Control": "no-store"}
     return StreamingResponse(_follow(run, 0, owner=True), media_type=NDJSON, headers=headers)
 
 
 @router.post("/chat", summary="Run the agent, answered whole")
-async def chat(request: Request, body: StreamRequest) -> dict[str, Any]:
-    run = _start(request, body)
+async def chat(request: Request, body: StreamRequest, identity: Caller) -> dict[str, Any]:
+    run = _start(request, await acting_as(request, identity, body), identity)
     try:
         messages = [m async for m in run.follow(0)]
     finally:
@@ -66,9 +83,13 @@ async def chat(request: Request, body: StreamRequest) -> dict[str, Any]:
 
 
 @router.get("/stream/resume/{session_id}", response_class=StreamingResponse, summary="Replay a stream from N")
-async def resume(request: Request, session_id: str, last_index: int = Query(0, ge=0)) -> StreamingResponse:
+async def resume(
+    request: Request, session_id: str, identity: Caller, last_index: int = Query(0, ge=0)
+) -> StreamingResponse:
     sage = state_of(request)
     run = sage.agent.runs.get(session_id)
+    owner = run.user_id if run is not None else await run_in_threadpool(sage.store.session_owner, session_id)
+    may_read(identity, owner, f"session {session_id}")
     if run is not None:
         return StreamingResponse(_follow(run, last_index, owner=False), media_type=NDJSON)
     finished = await run_in_threadpool(sage.store.last_run, session_id)
@@ -79,8 +100,10 @@ async def resume(request: Request, session_id: str, last_index: int = Query(0, g
 
 
 @router.post("/sessions/{session_id}/interrupt", summary="Stop a running stream")
-async def interrupt(request: Request, session_id: str) -> dict[str, Any]:
-    run = state_of(request).agent.runs.get(session_id)
+async def interrupt(request: Request, session_id: str, identity: Caller) -> dict[str, Any]:
+    sage = state_of(request)
+    run = sage.agent.runs.get(session_id)
+    may_read(identity, run.user_id if run is not None else None, f"running stream in session {session_id}")
     if run is None:
         raise HTTPException(404, f"session {session_id} has no running stream")
     return {"session_id": session_id, "interrupted": run.cancel("interrupted by request")}
@@ -88,19 +111,25 @@ async def interrupt(request: Request, session_id: str) -> dict[str, Any]:
 
 @router.get("/sessions", summary="Sessions, newest first")
 async def sessions(
-    request: Request, user_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
+    request: Request, identity: Caller, user_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
+    """Your sessions. Admins see every user's, or one user's with ``user_id``."""
     sage = state_of(request)
+    if not identity.admin:
+        if user_id not in (None, identity.user_id):
+            raise HTTPException(403, f"you may list only your own sessions (user {identity.user_id!r})")
+        user_id = identity.user_id
+    elif user_id != identity.user_id:
+        audit.info("admin %s listed the sessions of %s", identity.user_id, user_id or "every user")
     rows = await run_in_threadpool(sage.store.list_sessions, user_id, limit)
     return [{**r, "running": r["session_id"] in sage.agent.runs.active} for r in rows]
 
 
 @router.get("/sessions/{session_id}/messages", summary="A session's history (OpenAI shape)")
-async def session_messages(request: Request, session_id: str) -> dict[str, Any]:
+async def session_messages(request: Request, session_id: str, identity: Caller) -> dict[str, Any]:
     sage = state_of(request)
+    may_read(identity, await run_in_threadpool(sage.store.session_owner, session_id), f"session {session_id}")
     history = await run_in_threadpool(sage.store.history, session_id)
-    if not history.messages and not await run_in_threadpool(sage.store.session_exists, session_id):
-        raise HTTPException(404, f"no session {session_id}")
     return {
         "session_id": session_id,
         "summary": history.summary,

@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from sage_platform.server.deps import state_of
+from sage_platform.server.deps import Caller, may_read, state_of
 from sage_platform.server.messages import encode
+from sage_platform.server.routes_stream import acting_as
 from sage_platform.server.schemas import StreamRequest
 from sage_platform.server.tasks import TERMINAL, TaskStore
 
@@ -24,7 +25,8 @@ def _tasks(request: Request) -> TaskStore:
 
 
 @router.post("", status_code=202, summary="Submit a long agent task (run by Dagster's streaming_agent_job)")
-async def submit(request: Request, body: StreamRequest) -> dict[str, Any]:
+async def submit(request: Request, body: StreamRequest, identity: Caller) -> dict[str, Any]:
+    body = await acting_as(request, identity, body)
     try:
         return await run_in_threadpool(_tasks(request).submit, body)
     except ValueError as error:
@@ -32,18 +34,18 @@ async def submit(request: Request, body: StreamRequest) -> dict[str, Any]:
 
 
 @router.get("/{task_id}", summary="A task's status and its Dagster run id")
-async def status(request: Request, task_id: str) -> dict[str, Any]:
+async def status(request: Request, task_id: str, identity: Caller) -> dict[str, Any]:
     task = await run_in_threadpool(_tasks(request).get, task_id)
-    if task is None:
-        raise HTTPException(404, f"no task {task_id}")
+    may_read(identity, task["user_id"] if task else None, f"task {task_id}")
+    assert task is not None
     return task
 
 
 @router.get("/{task_id}/stream", response_class=StreamingResponse, summary="The task's messages as NDJSON, live")
-async def stream(request: Request, task_id: str, offset: int = Query(0, ge=0)) -> StreamingResponse:
+async def stream(request: Request, task_id: str, identity: Caller, offset: int = Query(0, ge=0)) -> StreamingResponse:
     tasks = _tasks(request)
-    if await run_in_threadpool(tasks.get, task_id) is None:
-        raise HTTPException(404, f"no task {task_id}")
+    task = await run_in_threadpool(tasks.get, task_id)
+    may_read(identity, task["user_id"] if task else None, f"task {task_id}")
 
     async def follow() -> AsyncIterator[bytes]:
         index = offset

@@ -30,9 +30,10 @@ class ServerBusy(RuntimeError):
 
 
 class Run:
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, user_id: str = "default") -> None:
         self.run_id = new_id()
         self.session_id = session_id
+        self.user_id = user_id  # whose run: only they (or an admin) may resume or interrupt it
         self.started_at = time.time()
         self.events: list[dict[str, Any]] = []
         self.done = False
@@ -83,12 +84,14 @@ class RunRegistry:
         self.active: dict[str, Run] = {}
         self.max_active = max_active
 
-    def start(self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]]) -> Run:
+    def start(
+        self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]], *, user_id: str = "default"
+    ) -> Run:
         if len(self.active) >= self.max_active:
             raise ServerBusy(f"{len(self.active)} streams are running, the most this server takes; retry shortly")
         if session_id in self.active:
             raise SessionBusy(f"session {session_id} already has a running stream; interrupt it or resume it")
-        run = Run(session_id)
+        run = Run(session_id, user_id)
         self.active[session_id] = run
 
         async def runner() -> None:

@@ -49,7 +49,8 @@ class StreamRequest(BaseModel):
 
     messages: list[ChatMessage] = Field(..., min_length=1)
     session_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    user_id: str = Field("anonymous", min_length=1, max_length=128)
+    # The caller's user comes from their key; another user_id is refused unless an admin sends it.
+    user_id: str | None = Field(None, min_length=1, max_length=128)
     memory_type: Literal["session", "user"] | None = None
     available_tools: list[str] | None = None
     knowledge_bases: list[str] | None = None

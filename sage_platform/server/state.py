@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sage_platform.config import Settings
+from sage_platform.identity import KeyRing
 from sage_platform.server.agent import Agent
-from sage_platform.server.auth import ApiKeys
 from sage_platform.server.llm import LLMClients
 from sage_platform.server.mcp_servers import McpRegistry
 from sage_platform.server.runs import RunRegistry
@@ -33,7 +33,7 @@ class ServerState:
     store: SessionStore
     llm: LLMClients
     mcp: McpRegistry
-    keys: ApiKeys
+    keys: KeyRing
     agent: Agent
     builtins: dict[str, Tool] = field(default_factory=dict)
 
@@ -53,10 +53,21 @@ class ServerState:
             return {**builtins, **mcp.tools()}
 
         agent = Agent(settings, llm, store, tools, TokenCounter.local(), RunRegistry(settings.max_active_streams))
-        return cls(settings, platform, store, llm, mcp, ApiKeys.from_settings(settings), agent, builtins)
+        return cls(
+            settings,
+            platform,
+            store,
+            llm,
+            mcp,
+            KeyRing.from_settings(settings, platform.db, audience="api"),
+            agent,
+            builtins,
+        )
 
     async def start(self) -> None:
         path = self.settings.mcp_config_path
+        if path is None:  # only an operator's explicit SAGE_MCP_CONFIG_PATH, never a file in the cwd
+            return
         try:
             count = await self.mcp.load_file(path)
         except ValueError as error:  # a bad preset file is reported, the server still starts

@@ -29,7 +29,6 @@ from sqlalchemy import (
     Text,
     bindparam,
     create_engine,
-    func,
     insert,
     select,
     update,
@@ -208,10 +207,11 @@ class SessionStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def session_exists(self, session_id: str) -> bool:
+    def session_owner(self, session_id: str) -> str | None:
+        """The user a session belongs to; None when there is no such session."""
         with self.engine.connect() as conn:
-            found = conn.execute(select(func.count()).where(sessions.c.session_id == session_id)).scalar()
-        return bool(found)
+            owner = conn.execute(select(sessions.c.user_id).where(sessions.c.session_id == session_id)).scalar()
+        return str(owner) if owner is not None else None
 
     def last_run(self, session_id: str) -> FinishedRun | None:
         with self.engine.connect() as conn:

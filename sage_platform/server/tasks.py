@@ -19,6 +19,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from sage_platform.db import Database
+from sage_platform.identity import DEFAULT_USER
 from sage_platform.server.schemas import StreamRequest
 
 TERMINAL = ("completed", "failed")
@@ -38,7 +39,7 @@ class TaskStore:
         with self.db.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO agent_tasks (task_id, status, request, user_id, session_id) VALUES (%s, 'pending', %s, %s, %s)",
-                (task_id, Jsonb(body), request.user_id, session_id),
+                (task_id, Jsonb(body), request.user_id or DEFAULT_USER, session_id),
             )
         return self.get(task_id)  # type: ignore[return-value]
 

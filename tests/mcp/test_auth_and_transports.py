@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -15,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from sage_platform.cli import main
 from sage_platform.db import Database
-from sage_platform.mcp.auth import issue_token
+from sage_platform.identity import Identity, KeyRing, issue_key
 from sage_platform.mcp.server import MemoryService
 from tests.mcp.conftest import TOKEN, payload, with_client
 
@@ -44,15 +46,17 @@ def test_missing_or_wrong_tokens_get_401_with_the_metadata_pointer(mcp_url: str)
 
 
 def test_the_official_client_with_env_and_issued_tokens(mcp_url: str, memory: MemoryService) -> None:
-    issued = issue_token(memory.store.db, "laptop")
+    issued = issue_key(memory.store.db, "laptop", audience="mcp")
     with memory.store.db.connect() as conn:
-        stored = conn.execute("SELECT token_hash, name FROM mcp_tokens").fetchall()
-    assert stored and stored[0][1] == "laptop" and issued not in stored[0][0]  # only the hash is kept
-    for token in ("another-token", issued):
+        stored = conn.execute("SELECT key_hash, user_id, audience FROM api_keys").fetchall()
+    # Only the digest is kept, and it is the digest of this secret.
+    assert stored == [(hashlib.sha256(issued.secret.encode()).hexdigest(), "laptop", "mcp")]
+    for token in ("another-token", issued.secret):
         tools = with_client(mcp_url, lambda s: s.list_tools(), token=token)
         assert len(tools.tools) == 6
-    with pytest.raises(BaseException):  # noqa: B017 (the SDK wraps the 401 in exception groups)
-        with_client(mcp_url, lambda s: s.list_tools(), token="forged")
+    assert _initialize(mcp_url, {"Authorization": "Bearer forged"}).status_code == 401
+    agent_key = issue_key(memory.store.db, "laptop", audience="api")  # another server's key is not a token here
+    assert _initialize(mcp_url, {"Authorization": f"Bearer {agent_key.secret}"}).status_code == 401
 
 
 def test_stdio_transport_with_the_official_client(env: dict[str, str]) -> None:
@@ -65,10 +69,14 @@ def test_stdio_transport_with_the_official_client(env: dict[str, str]) -> None:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             tools = await session.list_tools()
-            await session.call_tool("save_conversation", {"user_input": "Where do logs go?",
-                                                          "assistant_response": "To .sage/logs/server.log."})  # fmt: skip
-            await session.call_tool("save_conversation", {"user_input": "Favourite colour?",
-                                                          "assistant_response": "Blue."})  # fmt: skip
+            for question, answer in (
+                ("Where do logs go?", "To .sage/logs/server.log."),
+                ("Favourite colour?", "Blue."),
+            ):
+                saved = await session.call_tool(
+                    "save_conversation", {"user_input": question, "assistant_response": answer}
+                )
+                assert not saved.is_error, saved.content
             found = await session.call_tool("search_memory", {"query": "log files location"})
             context = await session.call_tool("get_context", {"query": "where are the logs"})
             return tools, found, context
@@ -82,7 +90,7 @@ def test_stdio_transport_with_the_official_client(env: dict[str, str]) -> None:
 def test_sage_memory_status_search_and_clear(memory: MemoryService, capsys: pytest.CaptureFixture[str]) -> None:
     store = memory.store
     for question, answer in (("How are backups made?", "pg_dump nightly"), ("Lunch?", "Soup")):
-        store.save(question, answer, session_id="ops", vector=memory.embed(f"{question}\n{answer}")[0])
+        store.save(question, answer, user_id="alice", session_id="ops", vector=memory.embed(f"{question}\n{answer}")[0])
     assert main(["memory", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["total_memories"] == 2 and status["sessions"][0]["session_id"] == "ops"
@@ -91,20 +99,30 @@ def test_sage_memory_status_search_and_clear(memory: MemoryService, capsys: pyte
     assert main(["memory", "clear", "--session", "ops"]) == 1
     assert "add --force" in capsys.readouterr().err
     assert main(["memory", "clear", "--session", "ops", "--force"]) == 0
-    assert "deleted 2 memories" in capsys.readouterr().out
-    assert store.stats()["total_memories"] == 0
+    assert "deleted 2 memories of session ops (user alice)" in capsys.readouterr().out
+    assert store.stats(None)["total_memories"] == 0
 
 
-def test_token_create_prints_a_token_that_works(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_token_create_list_revoke(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     from sage_platform.config import Settings
-    from sage_platform.mcp.auth import TokenVerifier
 
-    assert main(["mcp", "token", "create", "--name", "ci"]) == 0
-    token = capsys.readouterr().out.strip()
-    assert token.startswith("sage_")
+    assert main(["mcp", "token", "create", "--user", "ci"]) == 0
+    out = capsys.readouterr()
+    token = out.out.strip().splitlines()[-1]
+    key_id = re.search(r"issued (k_[0-9a-f]+) for ci \(user\)", out.err)[1]  # type: ignore[index]
+    assert token.startswith("sage_") and key_id.startswith("k_")
     settings = Settings()
-    assert TokenVerifier.from_settings(settings, Database.from_settings(settings)).verify(token)
-    assert main(["mcp", "token", "delete"]) == 2
+    db = Database.from_settings(settings)
+    assert KeyRing.from_settings(settings, db, audience="mcp").identify(token) == Identity("ci", key_id=key_id)
+    assert KeyRing.from_settings(settings, db, audience="api").identify(token) is None
+    assert main(["mcp", "token", "list"]) == 0
+    assert key_id in capsys.readouterr().out
+    assert main(["mcp", "token", "revoke", key_id]) == 0
+    assert KeyRing.from_settings(settings, db, audience="mcp").identify(token) is None
+    assert main(["mcp", "token", "revoke", key_id]) == 2  # already revoked: said so
+    assert "no active key" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["mcp", "token", "delete"])
 
 
 def test_no_auth_is_refused_off_loopback(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:

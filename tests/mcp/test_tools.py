@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -87,7 +88,7 @@ def test_twenty_concurrent_retries_store_one_memory(mcp_url: str, memory: Memory
     assert {r["duplicate_of"] for r in results[:20] if not r["created"]} == {"idempotency_key"}
     assert [r["created"] for r in results[20:]] == [True, False, False]
     assert results[21]["duplicate_of"] == "content"
-    assert memory.store.stats()["total_memories"] == 2
+    assert memory.store.stats(None)["total_memories"] == 2
 
 
 def test_malformed_arguments_are_mcp_errors_with_a_clear_message(mcp_url: str) -> None:
@@ -113,7 +114,7 @@ def test_a_one_megabyte_response_is_rejected_by_the_size_rule(mcp_url: str, memo
     result = with_client(mcp_url, lambda s: s.call_tool(
         "save_conversation", {"user_input": "dump", "assistant_response": huge}))  # fmt: skip
     assert "memory too large: 1,000,004 characters; the limit is 32,000 (SAGE_MEMORY_MAX_CHARS)" in error_text(result)
-    assert memory.store.stats()["total_memories"] == 0
+    assert memory.store.stats(None)["total_memories"] == 0
 
 
 def test_sessions_stats_and_clearing(mcp_url: str) -> None:
@@ -141,15 +142,19 @@ def test_sessions_stats_and_clearing(mcp_url: str) -> None:
 
 
 def test_memories_resource_and_summarize_prompt(mcp_url: str) -> None:
-    async def body(session: ClientSession) -> tuple[Any, Any, Any]:
+    async def body(session: ClientSession) -> tuple[Any, Any, Any, Any]:
         await _save_all(session, "proj")
-        listed = await session.list_resources()
+        listed = await session.list_resource_templates()
+        sessions = await session.read_resource("memory://sessions")
         read = await session.read_resource("memory://sessions/proj")
         prompt = await session.get_prompt("summarize_session", {"session_id": "proj"})
-        return listed, read, prompt
+        return listed, sessions, read, prompt
 
-    listed, read, prompt = with_client(mcp_url, body)
-    assert "memory://sessions" in {str(r.uri) for r in listed.resources}
+    listed, sessions, read, prompt = with_client(mcp_url, body)
+    assert {"memory://sessions{?limit}", "memory://sessions/{session_id}"} <= {
+        t.uri_template for t in listed.resource_templates
+    }
+    assert [s["session_id"] for s in json.loads(sessions.contents[0].text)["sessions"]] == ["proj"]
     assert "make test" in read.contents[0].text
     assert "Summarise the coding session proj" in prompt.messages[0].content.text
     assert "make test" in prompt.messages[0].content.text
@@ -166,8 +171,8 @@ def test_vectors_above_2000_dimensions_use_an_indexed_halfvec(db, dimension: int
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(5, dimension)).astype(np.float32)
     for i, vector in enumerate(vectors):
-        store.save(f"question {i}", f"answer {i}", session_id="s", vector=vector)
-    hits = store.search("question", vectors[3], limit=2)
+        store.save(f"question {i}", f"answer {i}", user_id="u", session_id="s", vector=vector)
+    hits = store.search("question", vectors[3], limit=2, user_id="u")
     assert hits[0].user_input == "question 3" and hits[0].similarity > 0.99
     with db.connect() as conn:
         definition = conn.execute(

@@ -66,7 +66,6 @@ def start_server(env: dict[str, str], llm: ChatStub) -> Iterator[Callable[..., A
             "default_llm_model_name": "stub-model",
             "default_llm_api_base_url": llm.url,
             "default_llm_max_retries": 0,
-            "mcp_config_path": env["SAGE_DATA_DIR"] + "/no-mcp.json",
             **overrides,
         }
         settings = Settings(**values)

@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from sage_platform.config import Settings
 from sage_platform.server.network import check_bind
 from tests.server.conftest import AgentClient
 
@@ -37,10 +36,14 @@ def test_without_keys_or_with_no_auth_the_api_is_open(start_server) -> None:  # 
     assert start_server(api_keys="k", no_auth=True).get("/api/sessions").ok
 
 
-def test_no_auth_is_refused_off_loopback() -> None:
+def test_no_auth_or_no_keys_is_refused_off_loopback() -> None:
     with pytest.raises(ValueError, match="only on a loopback address"):
-        check_bind(Settings(no_auth=True, host="0.0.0.0"))
-    check_bind(Settings(no_auth=True, host="127.0.0.1"))
+        check_bind("0.0.0.0", keys_configured=True, no_auth=True)
+    with pytest.raises(ValueError, match="refusing to serve on 0.0.0.0 without keys.*SAGE_API_KEYS"):
+        check_bind("0.0.0.0", keys_configured=False, no_auth=False)
+    check_bind("127.0.0.1", keys_configured=False, no_auth=True)
+    check_bind("::1", keys_configured=False, no_auth=False)
+    check_bind("0.0.0.0", keys_configured=True, no_auth=False)
 
 
 @pytest.mark.parametrize(

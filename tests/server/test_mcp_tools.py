@@ -68,8 +68,11 @@ def test_a_server_that_is_down_is_marked_unavailable_and_the_rest_still_work(
     assert not any(t["function"]["name"].startswith("gone") for t in llm.requests[0]["tools"])
 
 
-def test_stdio_server_and_management_routes(server: AgentClient) -> None:
+def test_stdio_server_and_management_routes(start_server) -> None:  # type: ignore[no-untyped-def]
     spec = {"name": "local", "protocol": "stdio", "command": sys.executable, "args": ["-m", "tests.mcp_tool_server"]}
+    refused = start_server().post("/api/mcp/add", spec)  # no command is allowed by default
+    assert refused.status_code == 403 and "SAGE_MCP_STDIO_COMMANDS" in refused.json()["detail"]
+    server = start_server(mcp_stdio_commands=f"/bin/true,{sys.executable}")
     assert server.post("/api/mcp/add", spec).json()["status"] == "connected"
     assert server.post("/api/mcp/add", spec).status_code == 409
     messages = server.stream('[[tool:local__add {"a": 1, "b": 1}]] sum')
