@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from sage_platform.assets._metadata import markdown_table
 from sage_platform.chunking import chunk_documents
 from sage_platform.ingest import ingest_corpus
+from sage_platform.ingest.isolation import ParserLimits
 from sage_platform.resources import SageResource
 
 
@@ -25,7 +26,12 @@ def raw_documents(context: AssetExecutionContext, sage: SageResource) -> Materia
             context.log.info(f"read {done} files (last: {path})")
 
     stats = ingest_corpus(
-        platform.db, settings.corpus_dir, max_document_bytes=settings.max_document_bytes, progress=progress
+        platform.db,
+        settings.corpus_dir,
+        max_document_bytes=settings.max_document_bytes,
+        progress=progress,
+        max_delete_fraction=settings.max_delete_fraction,
+        parser_limits=ParserLimits.from_settings(settings),
     )
     for location, reason in stats.rejected:
         context.log.warning(f"rejected {location}: {reason}")

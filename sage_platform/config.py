@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     inbox_dir: Path | None = Field(None, description="Watched by inbox_sensor; new files are staged into the corpus.")
     eval_set: Path = Field(SAMPLE_EVAL_SET, description="Golden questions, JSONL.")
     max_document_bytes: int = Field(20_000_000, gt=0, description="Larger files are rejected.")
+    max_delete_fraction: float = Field(
+        0.5, gt=0, le=1, description="A run that would delete more of the documents stops (1 forces it)."
+    )
+    parser_timeout_s: float = Field(30.0, gt=0, description="Seconds one file may take to parse.")
+    parser_memory_mb: int = Field(1024, ge=128, description="Address space of the parser worker process.")
+    max_pdf_pages: int = Field(1000, gt=0, description="Longer PDFs are rejected.")
+    max_extracted_chars: int = Field(20_000_000, gt=0, description="Text extracted from one file, at most.")
 
     chunk_size: int = Field(200, gt=8, description="Chunk length in embedder tokens (characters for APIs).")
     chunk_overlap: int = Field(32, ge=0, description="Tokens repeated from the previous chunk.")

@@ -4,6 +4,8 @@ import json
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
+from sage_platform.ingest import Rejected
+from sage_platform.ingest.isolation import ParserLimits
 from sage_platform.jobs import rag_job
 from sage_platform.ops.inbox import record_unreadable, scan_inbox, stage
 from sage_platform.package_files import SAMPLE_CORPUS_DIR
@@ -24,15 +26,20 @@ def inbox_sensor(context: SensorEvaluationContext, sage: SageResource) -> Sensor
         return SkipReason("SAGE_INBOX_DIR needs SAGE_CORPUS_DIR set to a folder of yours: inbox files are staged "
                           "into the corpus, and the packaged sample corpus is read-only")  # fmt: skip
     known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    scan = scan_inbox(settings.inbox_dir, known, settings.max_document_bytes)
+    scan = scan_inbox(settings.inbox_dir, known, settings.max_document_bytes, ParserLimits.from_settings(settings))
     if scan.unreadable:
         record_unreadable(sage.platform.db, scan.unreadable)
-    requests = []
+    requests, staged = [], []
     for item in scan.readable:
-        stage(item, settings.inbox_dir, settings.corpus_dir)
+        try:
+            stage(item, settings.inbox_dir, settings.corpus_dir, settings.max_document_bytes)
+        except Rejected as error:  # changed or swapped since the scan: looked at again on the next tick
+            context.log.warning(f"not staged: {error}")
+            continue
+        staged.append(item)
         requests.append(RunRequest(run_key=item.run_key, tags={"sage/inbox_file": item.path[:200],
                                                                "sage/content_hash": item.content_hash}))  # fmt: skip
-    for item in (*scan.readable, *scan.unreadable):
+    for item in (*staged, *scan.unreadable):
         known[item.path] = item.content_hash  # handled: never launched or reported twice for these bytes
     cursor = json.dumps(known, sort_keys=True)
     if requests:

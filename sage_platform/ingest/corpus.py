@@ -6,9 +6,14 @@ file is applied in one transaction, so a reader sees a document's old or new ver
 A file that cannot be used lands in ``rejected_documents`` with the reason; if it had a good
 version before, that version stays until the file is fixed or deleted.
 
+Only regular files are read, never through a link (``safe_files``), and every file is parsed in a
+worker process with time and memory limits (``isolation``): whatever one file does, it is rejected
+with a reason and the run goes on. A run that would delete more than ``max_delete_fraction`` of the
+documents (an empty or unmounted folder) stops before changing anything, naming the folder and counts.
+
 Usage::
 
-    stats = ingest_corpus(db, Path("docs"), max_document_bytes=20_000_000)
+    stats = ingest_corpus(db, Path("corpus"), max_document_bytes=20_000_000)
     stats.added, stats.updated, stats.deleted, stats.rejected
 """
 
@@ -25,9 +30,15 @@ from psycopg.types.json import Jsonb
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
 from sage_platform.hashing import json_hash, sha256_bytes
-from sage_platform.ingest.readers import SUPPORTED_SUFFIXES, ParsedDocument, Rejected, read_document
+from sage_platform.ingest.isolation import ParserLimits, ParserProcess
+from sage_platform.ingest.readers import SUPPORTED_SUFFIXES, ParsedDocument, Rejected
+from sage_platform.ingest.safe_files import not_regular, read_regular_file
 
 NOT_READ = "-"  # content hash of a file rejected before its bytes were read
+
+
+class MassDeletion(RuntimeError):
+    """A run would delete more of the corpus than ``max_delete_fraction`` allows."""
 
 
 @dataclass
@@ -48,10 +59,13 @@ class IngestStats:
 
 
 def iter_corpus_files(corpus_dir: Path) -> Iterator[tuple[str, Path]]:
-    """``(relative posix path, path)`` of every candidate file, hidden folders skipped, sorted."""
+    """``(relative posix path, path)`` of every candidate file, hidden folders skipped, sorted.
+
+    Links to folders are listed as files (and rejected as links), never walked into."""
     for root, dirs, files in os.walk(corpus_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
+        linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in linked)
+        for name in sorted([*files, *linked]):
             if not name.startswith("."):
                 path = Path(root, name)
                 yield path.relative_to(corpus_dir).as_posix(), path
@@ -63,12 +77,18 @@ def ingest_corpus(
     *,
     max_document_bytes: int,
     progress: Callable[[int, str], None] | None = None,
+    max_delete_fraction: float = 0.5,
+    parser_limits: ParserLimits | None = None,
 ) -> IngestStats:
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist (set SAGE_CORPUS_DIR)")
     stats = IngestStats()
-    with db.connect() as conn:
+    candidates = [
+        (rel, path) for rel, path in iter_corpus_files(corpus_dir) if rel.lower().endswith(SUPPORTED_SUFFIXES)
+    ]
+    with db.connect() as conn, ParserProcess(parser_limits) as parser:
         known = dict(conn.execute("SELECT path, file_hash FROM source_files").fetchall())
+        _check_deletions(conn, corpus_dir, sorted(set(known) - {rel for rel, _ in candidates}), max_delete_fraction)
         seen: set[str] = set()
         for rel, path in iter_corpus_files(corpus_dir):
             if not rel.lower().endswith(SUPPORTED_SUFFIXES):
@@ -76,7 +96,7 @@ def ingest_corpus(
                 continue
             stats.files_seen += 1
             seen.add(rel)
-            _ingest_file(conn, rel, path, known.get(rel), max_document_bytes, stats)
+            _ingest_file(conn, parser, rel, path, known.get(rel), max_document_bytes, stats)
             conn.commit()
             crash_point("raw_documents.file")
             if progress:
@@ -90,8 +110,23 @@ def ingest_corpus(
     return stats
 
 
+def _check_deletions(conn: psycopg.Connection, corpus_dir: Path, gone: list[str], max_fraction: float) -> None:
+    """Refuse, before anything changes, a run that would delete over ``max_fraction`` of the documents."""
+    if not gone or max_fraction >= 1:
+        return
+    row = conn.execute("SELECT count(*) FILTER (WHERE source = ANY(%s)), count(*) FROM documents", (gone,)).fetchone()
+    deleting, total = (row[0], row[1]) if row else (0, 0)
+    if total and deleting / total > max_fraction:
+        raise MassDeletion(
+            f"refusing to delete {deleting:,} of {total:,} documents ({deleting / total:.0%}): {len(gone):,} files "
+            f"are gone from {corpus_dir}. Is the folder empty or unmounted? If the deletion is meant, run once with "
+            f"SAGE_MAX_DELETE_FRACTION=1 (now {max_fraction:g})."
+        )
+
+
 def _ingest_file(
     conn: psycopg.Connection,
+    parser: ParserProcess,
     rel: str,
     path: Path,
     known_hash: str | None,
@@ -99,14 +134,9 @@ def _ingest_file(
     stats: IngestStats,
 ) -> None:
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise Rejected(f"oversized: {size} bytes is over SAGE_MAX_DOCUMENT_BYTES={max_bytes}")
-        data = path.read_bytes()
-    except OSError as error:
-        _reject(conn, rel, [(rel, f"unreadable: {error.strerror or error}")], NOT_READ, None, stats)
-        return
+        data = read_regular_file(path, max_bytes)
     except Rejected as error:
+        size = _size_or_none(path)
         _reject(conn, rel, [(rel, str(error))], NOT_READ, size, stats)
         return
     stats.bytes_read += len(data)
@@ -115,7 +145,7 @@ def _ingest_file(
         stats.files_unchanged += 1
         return
     try:
-        result = read_document(rel, data)
+        result = parser.parse(rel, data)
     except Rejected as error:
         _reject(conn, rel, [(rel, str(error))], file_hash, len(data), stats)
         return
@@ -131,6 +161,14 @@ def _ingest_file(
         (rel, file_hash, len(data)),
     )
     _replace_documents(conn, rel, documents, stats)
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        mode_and_size = os.lstat(path)
+    except OSError:
+        return None
+    return mode_and_size.st_size if not_regular(mode_and_size.st_mode) is None else None
 
 
 def _drop_foreign_ids(

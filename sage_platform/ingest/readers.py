@@ -26,6 +26,16 @@ class Rejected(Exception):
 
 
 @dataclass(frozen=True)
+class ReaderLimits:
+    """What one file may cost: PDF pages, and characters extracted (in all, and per input byte for PDFs,
+    whose compressed streams can expand a few kilobytes into megabytes of text)."""
+
+    max_pdf_pages: int = 1000
+    max_chars: int = 20_000_000
+    max_pdf_chars_per_byte: int = 100
+
+
+@dataclass(frozen=True)
 class ParsedDocument:
     doc_id: str
     text: str
@@ -40,8 +50,8 @@ class ReadResult:
     rejected_records: list[tuple[str, str]] = field(default_factory=list)
 
 
-def read_document(rel_path: str, data: bytes) -> ReadResult:
-    """Parse one corpus file. Raises ``Rejected`` when nothing in it can be used."""
+def read_document(rel_path: str, data: bytes, limits: ReaderLimits = ReaderLimits()) -> ReadResult:
+    """Parse one corpus file. Raises ``Rejected`` when nothing in it can be used, or it is over a limit."""
     suffix = "." + rel_path.rsplit(".", 1)[-1].lower() if "." in rel_path else ""
     reader = _READERS.get(suffix)
     if reader is None:
@@ -50,9 +60,15 @@ def read_document(rel_path: str, data: bytes) -> ReadResult:
         raise Rejected("empty file")
     if suffix != ".pdf" and b"\x00" in data[:8192]:
         raise Rejected("binary content (NUL bytes) in a text format")
-    result = reader(rel_path, data)
+    try:
+        result = reader(rel_path, data, limits)
+    except RecursionError:
+        raise Rejected("nested too deeply to parse (over about 1,000 levels)") from None
     if not result.documents and not result.rejected_records:
         raise Rejected("no text could be extracted")
+    extracted = sum(len(d.text) for d in result.documents)
+    if extracted > limits.max_chars:
+        raise Rejected(f"{extracted:,} characters extracted, over SAGE_MAX_EXTRACTED_CHARS ({limits.max_chars:,})")
     return result
 
 
@@ -75,26 +91,38 @@ def _single(rel_path: str, text: str, title: str | None) -> ReadResult:
     return ReadResult([ParsedDocument(rel_path, text, title)])
 
 
-def _read_text(rel_path: str, data: bytes) -> ReadResult:
+def _read_text(rel_path: str, data: bytes, limits: ReaderLimits) -> ReadResult:
     text = _decode(data).replace("\r\n", "\n")
     title = next((line.lstrip("# ").strip() for line in text.splitlines() if line.strip()), None)
     return _single(rel_path, text, title[:300] if title else None)
 
 
-def _read_html(rel_path: str, data: bytes) -> ReadResult:
+def _read_html(rel_path: str, data: bytes, limits: ReaderLimits) -> ReadResult:
     declared = _CHARSET.search(data[:4096])
     markup = _decode(data, declared.group(1).decode("ascii") if declared else None)
     title, text = html_to_text(markup)
     return _single(rel_path, text, title)
 
 
-def _read_pdf(rel_path: str, data: bytes) -> ReadResult:
+def _read_pdf(rel_path: str, data: bytes, limits: ReaderLimits) -> ReadResult:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    budget = min(limits.max_chars, limits.max_pdf_chars_per_byte * len(data) + 100_000)
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > limits.max_pdf_pages:
+            raise Rejected(f"{len(reader.pages):,} pages, over SAGE_MAX_PDF_PAGES ({limits.max_pdf_pages:,})")
+        pages: list[str] = []
+        extracted = 0
+        for page in reader.pages:  # page by page, so that a text bomb stops at the first pages
+            pages.append(page.extract_text() or "")
+            extracted += len(pages[-1])
+            if extracted > budget:
+                raise Rejected(
+                    f"over {budget:,} characters extracted from {len(data):,} bytes after {len(pages)} pages: "
+                    "a decompression bomb, or over SAGE_MAX_EXTRACTED_CHARS"
+                )
         title = reader.metadata.title if reader.metadata else None
     except (PyPdfError, ValueError, KeyError, TypeError) as error:
         raise Rejected(f"unreadable PDF: {error}") from None
@@ -136,7 +164,7 @@ def _collect(rel_path: str, located: list[tuple[str, Any]]) -> ReadResult:
     return result
 
 
-def _read_json(rel_path: str, data: bytes) -> ReadResult:
+def _read_json(rel_path: str, data: bytes, limits: ReaderLimits) -> ReadResult:
     try:
         payload = json.loads(_decode(data))
     except json.JSONDecodeError as error:
@@ -145,7 +173,7 @@ def _read_json(rel_path: str, data: bytes) -> ReadResult:
     return _collect(rel_path, [(f"{rel_path}[{i}]", record) for i, record in enumerate(records)])
 
 
-def _read_jsonl(rel_path: str, data: bytes) -> ReadResult:
+def _read_jsonl(rel_path: str, data: bytes, limits: ReaderLimits) -> ReadResult:
     located: list[tuple[str, Any]] = []
     bad: list[tuple[str, str]] = []
     for number, line in enumerate(_decode(data).splitlines(), start=1):
@@ -161,7 +189,7 @@ def _read_jsonl(rel_path: str, data: bytes) -> ReadResult:
     return result
 
 
-_READERS: dict[str, Callable[[str, bytes], ReadResult]] = {
+_READERS: dict[str, Callable[[str, bytes, ReaderLimits], ReadResult]] = {
     ".txt": _read_text,
     ".md": _read_text,
     ".markdown": _read_text,

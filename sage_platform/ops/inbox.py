@@ -14,13 +14,14 @@ Usage::
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sage_platform.db import Database
 from sage_platform.hashing import sha256_bytes, text_hash
-from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, read_document
+from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, iter_corpus_files
+from sage_platform.ingest.isolation import ParserLimits, ParserProcess
+from sage_platform.ingest.safe_files import read_regular_file
 
 STAGED = "inbox"  # the folder under the corpus that holds staged inbox files
 
@@ -43,19 +44,14 @@ class InboxScan:
     unreadable: list[InboxFile] = field(default_factory=list)
 
 
-def _examine(root: Path, rel: str, max_bytes: int, known_hash: str | None) -> InboxFile | None:
+def _examine(root: Path, rel: str, max_bytes: int, known_hash: str | None, parser: ParserProcess) -> InboxFile | None:
     """The file as found, or None when its bytes are the ones already handled (not parsed again)."""
     path = root / rel
     try:
-        stat = path.stat()
-        if stat.st_size > max_bytes:
-            found = InboxFile(rel, f"size:{stat.st_size}:{stat.st_mtime_ns}", stat.st_size,
-                              f"{stat.st_size:,} bytes is over SAGE_MAX_DOCUMENT_BYTES ({max_bytes:,})")  # fmt: skip
-            return None if found.content_hash == known_hash else found
-        data = path.read_bytes()
-    except OSError as error:
-        marker = f"unreadable:{getattr(error, 'errno', '')}:{rel}"
-        found = InboxFile(rel, text_hash(marker), 0, f"cannot read: {error.strerror or error}")
+        data = read_regular_file(path, max_bytes)
+    except Rejected as error:
+        marker = f"unreadable:{error}:{rel}"  # the same refusal is reported once, not on every tick
+        found = InboxFile(rel, text_hash(marker), 0, f"cannot read: {error}")
         return None if found.content_hash == known_hash else found
     digest = sha256_bytes(data)
     if digest == known_hash:
@@ -64,7 +60,7 @@ def _examine(root: Path, rel: str, max_bytes: int, known_hash: str | None) -> In
         suffix = Path(rel).suffix or "(none)"
         return InboxFile(rel, digest, len(data), f"unsupported type {suffix}: expected {', '.join(SUPPORTED_SUFFIXES)}")
     try:
-        result = read_document(rel, data)
+        result = parser.parse(rel, data)
     except Rejected as error:
         return InboxFile(rel, digest, len(data), f"unparsable: {error}")
     if not result.documents:
@@ -73,29 +69,35 @@ def _examine(root: Path, rel: str, max_bytes: int, known_hash: str | None) -> In
     return InboxFile(rel, digest, len(data))
 
 
-def scan_inbox(root: Path, known: dict[str, str], max_bytes: int) -> InboxScan:
+def scan_inbox(
+    root: Path, known: dict[str, str], max_bytes: int, parser_limits: ParserLimits | None = None
+) -> InboxScan:
     """Files whose (path, hash) is not in ``known``, split into readable and unreadable."""
     scan = InboxScan()
     if not root.is_dir():
         return scan
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue  # editors' and uploaders' temporary files
-            rel = str((Path(dirpath) / name).relative_to(root))
-            found = _examine(root, rel, max_bytes, known.get(rel))
+    with ParserProcess(parser_limits) as parser:
+        for rel, _ in iter_corpus_files(root):  # hidden files (uploads in progress) skipped, links listed
+            found = _examine(root, rel, max_bytes, known.get(rel), parser)
             if found is not None:
                 (scan.unreadable if found.reason else scan.readable).append(found)
     return scan
 
 
-def stage(item: InboxFile, root: Path, corpus_dir: Path) -> Path:
-    """Copy into ``<corpus>/inbox/`` atomically; the corpus reader never sees half a file."""
+def stage(item: InboxFile, root: Path, corpus_dir: Path, max_bytes: int) -> Path:
+    """Copy into ``<corpus>/inbox/`` atomically, from the bytes that were checked (read again safely and
+    compared by hash: a file swapped for a link since the scan is refused). Mode 0600."""
+    data = read_regular_file(root / item.path, max_bytes)
+    if sha256_bytes(data) != item.content_hash:
+        raise Rejected(f"{item.path} changed since it was scanned; it will be picked up on the next tick")
     target = corpus_dir / STAGED / item.path
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(root / item.path, partial)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
     partial.replace(target)
     return target
 

@@ -59,9 +59,9 @@ def test_bad_files_are_rejected_and_the_rest_is_ingested(db: Database, tmp_path:
     rejects = _rejects(db)
     assert rejects["empty.txt"] == "empty file"
     assert rejects["binary.txt"].startswith("binary content")
-    assert rejects["big.txt"] == "oversized: 20000 bytes is over SAGE_MAX_DOCUMENT_BYTES=10000"
+    assert rejects["big.txt"] == "oversized: 20,000 bytes is over SAGE_MAX_DOCUMENT_BYTES (10,000)"
     assert rejects["latin.txt"] == "undecodable: not valid UTF-8 at byte 3"
-    assert rejects["gone.md"].startswith("unreadable:")
+    assert rejects["gone.md"].startswith("not a regular file: a symbolic link")
     assert rejects["mixed.jsonl:2"].startswith("mixed.jsonl:2: invalid JSON")
     assert len(stats.rejected) == 6
 
@@ -83,7 +83,7 @@ def test_a_file_that_turns_bad_keeps_its_last_good_version(db: Database, tmp_pat
     assert _documents(db) == {"notes.md": "important notes"}
     assert _rejects(db) == {"notes.md": "empty file"}
     (corpus / "notes.md").unlink()
-    _ingest(db, corpus)
+    ingest_corpus(db, corpus, max_document_bytes=10_000, max_delete_fraction=1.0)  # all of it: forced
     assert _documents(db) == {} and _rejects(db) == {}
 
 
