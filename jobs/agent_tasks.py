@@ -20,7 +20,18 @@ class AgentTaskConfig(Config):
 )
 def run_agent_task(context: OpExecutionContext, config: AgentTaskConfig, sage: SageResource) -> None:
     platform = sage.platform
-    outcome = run_task(platform, config.task_id, context.run_id)
+    last_attempt = context.retry_number >= MAX_RETRIES
+    finished = False
+    try:
+        outcome = run_task(platform, config.task_id, context.run_id)
+        finished = True
+    finally:
+        # An exception on the last attempt must not leave the task "running" with its followers waiting.
+        # (A killed process skips this; agent_task_sensor reaps tasks whose run has ended.)
+        if not finished and last_attempt:
+            TaskStore(platform.db).finish(
+                config.task_id, context.run_id, "failed", "the task's run failed unexpectedly"
+            )
     context.add_output_metadata(
         {
             "task_id": config.task_id,
@@ -32,7 +43,7 @@ def run_agent_task(context: OpExecutionContext, config: AgentTaskConfig, sage: S
     )
     if outcome.status != "failed":
         return
-    if context.retry_number < MAX_RETRIES:
+    if not last_attempt:
         raise RetryRequested(max_retries=MAX_RETRIES, seconds_to_wait=2) from RuntimeError(outcome.error)
     TaskStore(platform.db).finish(config.task_id, context.run_id, "failed", outcome.error)
     raise Failure(description=f"agent task {config.task_id} failed: {outcome.error}")

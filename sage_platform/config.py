@@ -146,6 +146,9 @@ class Settings(BaseSettings):
         256, gt=0, description="Runs at once; more get 503 with Retry-After instead of queueing into timeouts."
     )
     tool_timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take.")
+    tool_result_max_chars: int = Field(50_000, gt=0, description="Longer tool results are cut, with a note.")
+    run_timeout_s: float = Field(600.0, gt=0, description="Deadline of one agent run, from start to stream_end.")
+    max_streams_per_user: int = Field(16, gt=0, description="Runs at once for one user; more get 429.")
 
     max_concurrent_runs: int = Field(4, gt=0, description="Runs the Dagster daemon launches at once.")
     pool_limits: str = Field(

@@ -39,8 +39,10 @@ class TokenCounter:
         return len(self._backend.encode(text, add_special_tokens=False).ids) if text else 0
 
     def count_message(self, message: dict[str, Any]) -> int:
+        """Every field counts, not just the content: an unknown field is sent to the model too."""
         content = message.get("content") or ""
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        if message.get("tool_calls"):
-            text += json.dumps(message["tool_calls"], ensure_ascii=False)
+        rest = {key: value for key, value in message.items() if key not in ("role", "content")}
+        if rest:
+            text += json.dumps(rest, ensure_ascii=False, default=str)
         return MESSAGE_OVERHEAD + self.count(text)

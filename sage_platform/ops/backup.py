@@ -11,18 +11,14 @@ manifest ``sage-<UTC time>.json`` beside it.
 Usage::
 
     result = backup_now(settings)            # dump, restore into scratch, verify, store or fail
-    restore(settings, "sage-20261123T020000Z.dump", "postgresql://…/target", force=False)
+    apply_retention(settings)
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +31,7 @@ from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.db.urls import database_name, libpq_url, with_database
 from sage_platform.hashing import file_sha256
-from sage_platform.ops.pgtools import pg_tool
+from sage_platform.ops.pgtools import run_pg_tool
 from sage_platform.ops.storage import (
     STAMP,
     BackupError,
@@ -47,7 +43,7 @@ from sage_platform.ops.storage import (
 )
 
 __all__ = ["BackupError", "BackupResult", "apply_retention", "backup_now", "compare", "list_backups",
-           "manifest", "restore", "retention_keep", "verify_dump"]  # fmt: skip
+           "manifest", "retention_keep", "verify_dump"]  # fmt: skip
 
 
 @dataclass
@@ -112,10 +108,31 @@ RESTORE_JOBS = 2  # pg_restore rebuilds indexes (HNSW, GIN) in parallel
 RESTORE_ENV = {"PGOPTIONS": "-c maintenance_work_mem=1GB"}
 
 
-def _run(command: list[str], env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    if done.returncode != 0:
-        raise BackupError(f"{Path(command[0]).name} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+VERIFY_PREFIX = "sage_verify_"
+_BACKUP_LOCK = 0x5A6E_0B0B  # one backup at a time per server: leftovers of a killed one are then safe to drop
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 before a tool writes it (pg_dump keeps the mode it finds)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600))
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def clean_leftovers(conn: psycopg.Connection, folder: Path) -> list[str]:
+    """Scratch databases and ``.partial`` dumps a killed backup left (call holding the backup lock)."""
+    names = [row[0] for row in conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s", (VERIFY_PREFIX + "%",)
+    ).fetchall()]  # fmt: skip
+    for name in names:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    partials = sorted(folder.glob("sage-*.dump.partial"))
+    for partial in partials:
+        partial.unlink(missing_ok=True)
+    return names + [p.name for p in partials]
 
 
 def backup_now(
@@ -129,14 +146,26 @@ def backup_now(
     stamp = (now or datetime.now(UTC)).strftime(STAMP)
     name = f"sage-{stamp}.dump"
     partial = folder / f"{name}.partial"
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as lock:
+        if not lock.execute("SELECT pg_try_advisory_lock(%s)", (_BACKUP_LOCK,)).fetchone()[0]:  # type: ignore[index]
+            raise BackupError("another backup of this server is running; try again when it has finished")
+        clean_leftovers(lock, folder)
+        return _backup_locked(settings, url, storage, folder, name, partial, stamp)
+
+
+def _backup_locked(
+    settings: Settings, url: str, storage: BackupStorage, folder: Path, name: str, partial: Path, stamp: str
+) -> BackupResult:
     began = time.perf_counter()
+    _private_file(partial)
     with psycopg.connect(url) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         checks = manifest(conn)
-        _run([str(pg_tool("pg_dump", url)), "-Fc", f"--compress={settings.backup_compression}",
-              f"--snapshot={snapshot}", "-f", str(partial), "-d", url])  # fmt: skip
+        run_pg_tool("pg_dump", url, ["-Fc", f"--compress={settings.backup_compression}", f"--snapshot={snapshot}",
+                                     "-f", str(partial)])  # fmt: skip
         conn.rollback()
+    _fsync(partial)
     dump_seconds = time.perf_counter() - began
     expected = [t.__dict__ for t in checks]
     verify_began = time.perf_counter()
@@ -166,14 +195,14 @@ def backup_now(
 
 def verify_dump(dump: Path, url: str, expected: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Restore into a scratch database on the same server, compare, drop the scratch database."""
-    scratch = f"sage_verify_{uuid.uuid4().hex[:10]}"
+    scratch = f"{VERIFY_PREFIX}{uuid.uuid4().hex[:10]}"
     admin = with_database(url, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     try:
         target = with_database(url, scratch)
-        _run([str(pg_tool("pg_restore", url)), "--no-owner", "--exit-on-error", f"--jobs={RESTORE_JOBS}",
-              "-d", target, str(dump)], RESTORE_ENV)  # fmt: skip
+        run_pg_tool("pg_restore", target, ["--no-owner", "--exit-on-error", f"--jobs={RESTORE_JOBS}"], (str(dump),),
+                    RESTORE_ENV)  # fmt: skip
         with psycopg.connect(target) as conn:
             return compare(expected, manifest(conn))
     finally:
@@ -216,47 +245,3 @@ def apply_retention(settings: Settings, storage: BackupStorage | None = None) ->
     for name in deleted:
         storage.delete(name.removesuffix(".json") + ".dump" if name.endswith(".json") else name)
     return sorted(deleted)
-
-
-def restore(settings: Settings, backup: str | Path, target_url: str, *, force: bool = False) -> list[dict[str, Any]]:
-    """Restore a backup (a dump file, or a name in the backup storage) into ``target_url``.
-
-    Refuses a database that holds tables unless ``force``; refuses a dump whose bytes differ from the ones
-    that verified; returns the table-by-table comparison with the backup's manifest.
-    """
-    url = libpq_url(target_url)
-    with psycopg.connect(url) as conn:
-        tables = [t.table for t in manifest(conn)]
-    if tables and not force:
-        raise BackupError(
-            f"the target database is not empty ({len(tables)} tables, e.g. {', '.join(tables[:3])}); "
-            "restore into an empty database, or pass --force to replace its contents"
-        )
-    with _open_backup(settings, backup) as (dump, info):
-        if info and info.get("sha256") and file_sha256(dump) != info["sha256"]:
-            raise BackupError(f"{dump.name} is not the dump that verified: its sha256 differs from the manifest's")
-        command = [str(pg_tool("pg_restore", url)), "--no-owner", "--exit-on-error", f"--jobs={RESTORE_JOBS}",
-                   "-d", url, str(dump)]  # fmt: skip
-        if force:
-            command[1:1] = ["--clean", "--if-exists"]
-        _run(command, RESTORE_ENV)
-    if not info:
-        return []
-    with psycopg.connect(url) as conn:
-        return compare(info["tables"], manifest(conn))
-
-
-@contextmanager
-def _open_backup(settings: Settings, backup: str | Path) -> Iterator[tuple[Path, dict[str, Any] | None]]:
-    """A dump file given by path (its manifest beside it), or a stored backup by name or location."""
-    path = Path(backup)
-    if path.is_file():
-        meta = path.with_suffix(".json")
-        yield path, json.loads(meta.read_text()) if meta.exists() else None
-        return
-    storage = backup_storage(settings)
-    name = str(backup).rsplit("/", 1)[-1]
-    if not name.startswith("sage-") or not name.endswith(".dump"):
-        raise FileNotFoundError(f"no backup at {backup}: give a dump file or a name from `sage backup list`")
-    with storage.local_copy(name) as dump:
-        yield dump, storage.manifest(name)

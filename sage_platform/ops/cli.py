@@ -1,4 +1,4 @@
-"""``sage backup now|list``, ``sage restore BACKUP --target-url URL [--force]`` and ``sage task submit|status``."""
+"""``sage backup now|list``, ``sage restore BACKUP --target-url URL [--force] [--unverified]`` and ``sage task submit|status``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ def add_commands(commands: Any, add_common: Callable[[argparse.ArgumentParser], 
         "backup", help="a backup's name or location from `sage backup list` (local or S3), or a sage-*.dump file"
     )
     restore.add_argument("--target-url", required=True, help="PostgreSQL URL of the database to restore into")
-    restore.add_argument("--force", action="store_true", help="replace what the target database holds")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what the target database holds (restored aside, checked, then swapped in)",
+    )
+    restore.add_argument(
+        "--unverified", action="store_true", help="restore a dump that has no manifest (nothing to verify it against)"
+    )
     add_common(restore)
     restore.set_defaults(func=_cmd_restore)
 
@@ -58,10 +65,13 @@ def _cmd_backup(args: argparse.Namespace) -> int:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from sage_platform.cli import _apply_flags
-    from sage_platform.ops.backup import restore
+    from sage_platform.ops.restore import restore
 
-    checks = restore(_apply_flags(args), args.backup, args.target_url, force=args.force)
+    checks = restore(_apply_flags(args), args.backup, args.target_url, force=args.force, unverified=args.unverified)
     bad = [c["table"] for c in checks if not c["match"]]
+    if not checks:
+        print(f"restored {args.backup} UNVERIFIED: it has no manifest to compare with")
+        return 0
     print(f"restored {args.backup}: {len(checks) - len(bad)}/{len(checks)} tables match the backup's manifest")
     if bad:
         print(f"differ: {', '.join(bad)}")

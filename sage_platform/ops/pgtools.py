@@ -59,3 +59,26 @@ def pg_tool(tool: str, url: str) -> Path:
         f"no {tool} for PostgreSQL {major}: found {', '.join(seen) or 'none'}; "
         f"install postgresql-client-{major} or set SAGE_PG_BIN_DIR"
     )
+
+
+def connection_args(url: str) -> tuple[str, dict[str, str]]:
+    """What ``-d`` gets (the connection without its password) and the environment that carries the
+    password: never in argv, where ``ps`` shows it to every user of the machine."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(url)
+    password = params.pop("password", None)
+    return make_conninfo("", **params), ({"PGPASSWORD": str(password)} if password else {})
+
+
+def run_pg_tool(
+    tool: str, url: str, options: list[str], files: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> None:
+    """Run ``pg_dump``/``pg_restore`` against ``url``: the password in the environment, errors raised."""
+    from sage_platform.ops.storage import BackupError
+
+    target, secret_env = connection_args(url)
+    command = [str(pg_tool(tool, url)), *options, "-d", target, *files]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {}), **secret_env})
+    if done.returncode != 0:
+        raise BackupError(f"{tool} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")

@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,15 +76,30 @@ class BackupStorage(Protocol):
         """Context manager yielding a local path of the dump; FileNotFoundError when there is none."""
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 class LocalStorage:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.description = str(folder)
 
     def save(self, staged: Path, name: str, manifest: dict[str, Any]) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / manifest_name(name)).write_text(json.dumps(manifest, indent=2))
+        """Manifest, then dump, each 0600 and fsynced, then the folder: a listed dump is whole and private."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write_private(self.folder / manifest_name(name), json.dumps(manifest, indent=2).encode())
+        os.chmod(staged, 0o600)
         staged.replace(self.folder / name)
+        folder = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the renames themselves survive a crash
+        finally:
+            os.close(folder)
         return str(self.folder / name)
 
     def backups(self) -> list[StoredBackup]:

@@ -112,17 +112,24 @@ class Agent:
         produced: list[dict[str, Any]] = []
         usage = Usage()
         status = "completed"
+        deadline = asyncio.timeout(self.settings.run_timeout_s)
         try:
-            with span("agent.run", session_id=sid, user_id=p.user_id):
-                messages = await self._prompt(p)
-                await self._loop(run, p, messages, produced, usage)
+            async with deadline:
+                with span("agent.run", session_id=sid, user_id=p.user_id):
+                    messages = await self._prompt(p)
+                    await self._loop(run, p, messages, produced, usage)
         except asyncio.CancelledError:
             status = "interrupted"
             run.publish(stream_message("error", sid, content=f"stream stopped: {run.cancel_reason or 'cancelled'}"))
         except Exception as error:
             status = "incomplete" if isinstance(error, LLMStreamTruncated) else "failed"
             logger.warning("agent run %s %s: %s", run.run_id, status, error)
-            run.publish(stream_message("error", sid, content=_describe(error)))
+            if isinstance(error, TimeoutError) and deadline.expired():
+                limit = self.settings.run_timeout_s
+                message = f"the run passed its deadline of {limit:g} s (SAGE_RUN_TIMEOUT_S)"
+            else:
+                message = _describe(error)
+            run.publish(stream_message("error", sid, content=message))
         finally:
             if usage.prompt_tokens or usage.completion_tokens:
                 run.publish(stream_message("token_usage", sid, content=usage.as_dict()))
@@ -220,7 +227,9 @@ class Agent:
         except ValueError as error:
             return False, f"bad arguments for {name}: {error}"
         with span("tool.call", tool=name, source=tool.source):
-            return await run_tool(tool, arguments, context, self.settings.tool_timeout)
+            return await run_tool(
+                tool, arguments, context, self.settings.tool_timeout, self.settings.tool_result_max_chars
+            )
 
     async def _save(self, run: Run, p: PreparedRun, produced: list[dict[str, Any]], status: str) -> bool:
         """Save the turn (and the run's stream, stream_end included); True once it is committed."""

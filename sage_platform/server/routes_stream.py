@@ -15,7 +15,7 @@ from sage_platform.server.budget import ContextTooLong
 from sage_platform.server.deps import Caller, audit, may_read, may_write, state_of
 from sage_platform.server.llm import LLMNotConfigured, LLMOverrideRefused
 from sage_platform.server.messages import encode
-from sage_platform.server.runs import Run, ServerBusy, SessionBusy
+from sage_platform.server.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
 from sage_platform.server.schemas import StreamRequest
 
 router = APIRouter(tags=["agent"])
@@ -36,10 +36,12 @@ async def acting_as(request: Request, identity: Identity, body: StreamRequest) -
     return body.model_copy(update={"user_id": user})
 
 
-def _start(request: Request, body: StreamRequest, identity: Identity) -> Run:
+async def _start(request: Request, body: StreamRequest, identity: Identity) -> Run:
     agent = state_of(request).agent
     try:
-        return agent.start(agent.prepare(body, admin=identity.admin))
+        # Token counting of a large message takes a while: off the event loop, which serves every stream.
+        prepared = await run_in_threadpool(agent.prepare, body, admin=identity.admin)
+        return agent.start(prepared)
     except LLMNotConfigured as error:
         raise HTTPException(503, str(error)) from error
     except LLMOverrideRefused as error:
@@ -50,6 +52,8 @@ def _start(request: Request, body: StreamRequest, identity: Identity) -> Run:
         raise HTTPException(409, str(error)) from error
     except ServerBusy as error:
         raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
+    except QuotaExceeded as error:
+        raise HTTPException(429, str(error), headers={"Retry-After": "1"}) from error
 
 
 async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
@@ -64,14 +68,14 @@ async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
 
 @router.post("/stream", response_class=StreamingResponse, summary="Run the agent, streamed as NDJSON")
 async def stream(request: Request, body: StreamRequest, identity: Caller) -> StreamingResponse:
-    run = _start(request, await acting_as(request, identity, body), identity)
+    run = await _start(request, await acting_as(request, identity, body), identity)
     headers = {"X-Session-Id": run.session_id, "Cache-Control": "no-store"}
     return StreamingResponse(_follow(run, 0, owner=True), media_type=NDJSON, headers=headers)
 
 
 @router.post("/chat", summary="Run the agent, answered whole")
 async def chat(request: Request, body: StreamRequest, identity: Caller) -> dict[str, Any]:
-    run = _start(request, await acting_as(request, identity, body), identity)
+    run = await _start(request, await acting_as(request, identity, body), identity)
     try:
         messages = [m async for m in run.follow(0)]
     finally:

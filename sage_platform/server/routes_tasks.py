@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from sage_platform.server.tasks import TERMINAL, TaskStore
 
 router = APIRouter(tags=["tasks"])
 POLL_SECONDS = 0.2
+FOLLOW_GRACE_S = 120.0
 
 
 def _tasks(request: Request) -> TaskStore:
@@ -47,9 +49,16 @@ async def stream(request: Request, task_id: str, identity: Caller, offset: int =
     task = await run_in_threadpool(tasks.get, task_id)
     may_read(identity, task["user_id"] if task else None, f"task {task_id}")
 
+    # A follower gives up once the run could no longer be going: its deadline, plus time to start.
+    give_up = time.monotonic() + state_of(request).settings.run_timeout_s + FOLLOW_GRACE_S
+
     async def follow() -> AsyncIterator[bytes]:
         index = offset
         while True:
+            if time.monotonic() > give_up:
+                yield encode({"type": "error", "task_id": task_id, "content": "stopped following: the task did not "
+                              "finish within its run's deadline (SAGE_RUN_TIMEOUT_S); see GET /api/tasks/" + task_id})  # fmt: skip
+                return
             task = await run_in_threadpool(tasks.get, task_id)
             messages = await run_in_threadpool(tasks.events, task_id, index)
             if messages:

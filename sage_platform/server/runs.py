@@ -29,6 +29,10 @@ class ServerBusy(RuntimeError):
     pass
 
 
+class QuotaExceeded(RuntimeError):
+    """The caller already runs as many streams as one user may."""
+
+
 class Run:
     def __init__(self, session_id: str, user_id: str = "default") -> None:
         self.run_id = new_id()
@@ -80,9 +84,11 @@ class Run:
 
 
 class RunRegistry:
-    def __init__(self, max_active: int = 256) -> None:
+    def __init__(self, max_active: int = 256, max_per_user: int = 16) -> None:
         self.active: dict[str, Run] = {}
         self.max_active = max_active
+        self.max_per_user = max_per_user
+        self.per_user: dict[str, int] = {}
 
     def start(
         self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]], *, user_id: str = "default"
@@ -91,14 +97,25 @@ class RunRegistry:
             raise ServerBusy(f"{len(self.active)} streams are running, the most this server takes; retry shortly")
         if session_id in self.active:
             raise SessionBusy(f"session {session_id} already has a running stream; interrupt it or resume it")
+        if self.per_user.get(user_id, 0) >= self.max_per_user:
+            raise QuotaExceeded(
+                f"user {user_id} already runs {self.max_per_user} streams, the most one user may "
+                "(SAGE_MAX_STREAMS_PER_USER); wait for one to end"
+            )
         run = Run(session_id, user_id)
         self.active[session_id] = run
+        self.per_user[user_id] = self.per_user.get(user_id, 0) + 1
 
         async def runner() -> None:
             try:
                 await body(run)
             finally:
                 self.active.pop(session_id, None)
+                left = self.per_user.get(user_id, 1) - 1
+                if left:
+                    self.per_user[user_id] = left
+                else:
+                    self.per_user.pop(user_id, None)
                 run.finish()
 
         run.task = asyncio.create_task(runner(), name=f"agent-{session_id}")

@@ -52,7 +52,14 @@ class ServerState:
         def tools() -> dict[str, Tool]:
             return {**builtins, **mcp.tools()}
 
-        agent = Agent(settings, llm, store, tools, TokenCounter.local(), RunRegistry(settings.max_active_streams))
+        agent = Agent(
+            settings,
+            llm,
+            store,
+            tools,
+            TokenCounter.local(),
+            RunRegistry(settings.max_active_streams, settings.max_streams_per_user),
+        )
         return cls(
             settings,
             platform,

@@ -102,6 +102,14 @@ class TaskStore:
             )
         return done.rowcount == 1
 
+    def running(self) -> list[dict[str, Any]]:
+        """Tasks some run has claimed and not finished: (task_id, dagster_run_id)."""
+        with self.db.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT task_id, dagster_run_id FROM agent_tasks WHERE status = 'running' ORDER BY started_at"
+            ).fetchall()
+        return [{"task_id": t, "dagster_run_id": r} for t, r in rows]
+
     def events(self, task_id: str, offset: int = 0) -> list[dict[str, Any]]:
         with self.db.pool.connection() as conn:
             rows = conn.execute(

@@ -50,15 +50,21 @@ class Tool:
                 "available": self.available, "reason": self.reason}  # fmt: skip
 
 
-async def run_tool(tool: Tool, arguments: dict[str, Any], context: ToolContext, timeout: float) -> tuple[bool, str]:
-    """``(ok, result text)``; an exception or timeout is a failed result, never raised."""
+async def run_tool(
+    tool: Tool, arguments: dict[str, Any], context: ToolContext, timeout: float, max_chars: int = 50_000
+) -> tuple[bool, str]:
+    """``(ok, result text)``; an exception or timeout is a failed result, never raised. A result over
+    ``max_chars`` is cut there, with a note saying so: a tool cannot flood the context or the store."""
     try:
         result = await asyncio.wait_for(tool.call(arguments, context), timeout)
     except TimeoutError:
         return False, f"tool {tool.name} timed out after {timeout:g} s"
     except Exception as error:  # the model sees the failure and may try something else
-        return False, f"tool {tool.name} failed: {type(error).__name__}: {error}"
-    return True, result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+        return False, f"tool {tool.name} failed: {type(error).__name__}: {error}"[:max_chars]
+    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+    if len(text) > max_chars:
+        text = text[:max_chars] + f"\n[cut: {len(text):,} characters, over SAGE_TOOL_RESULT_MAX_CHARS ({max_chars:,})]"
+    return True, text
 
 
 def _hit_citation(hit: Hit) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from sage_platform.ops.backup import (
     backup_now,
     list_backups,
     manifest,
-    restore,
     retention_keep,
     verify_dump,
 )
+from sage_platform.ops.restore import restore
 from sage_platform.ops.storage import S3Storage, backup_storage
 from tests.conftest import create_database
 

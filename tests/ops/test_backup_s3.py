@@ -12,7 +12,8 @@ import psycopg
 import pytest
 
 from sage_platform.config import Settings
-from sage_platform.ops.backup import BackupError, apply_retention, backup_now, list_backups, manifest, restore
+from sage_platform.ops.backup import BackupError, apply_retention, backup_now, list_backups, manifest
+from sage_platform.ops.restore import restore
 from sage_platform.ops.storage import s3_client
 from tests.conftest import create_database
 from tests.s3_server import S3Endpoint, s3_endpoint, unavailable_reason
