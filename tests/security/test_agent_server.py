@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import replace
@@ -55,9 +56,7 @@ def test_another_users_sessions_are_invisible_and_untouchable(
     alice, bob, root = _as(server, "key-alice"), _as(server, "key-bob"), _as(server, "key-root")
     first = alice.post_stream("my secret plan")
     session = first.headers["X-Session-Id"]
-    assert [m["type"] for m in (requests.models.complexjson.loads(x) for x in first.iter_lines() if x)][
-        -1
-    ] == "stream_end"
+    assert [m["type"] for m in (json.loads(x) for x in first.iter_lines() if x)][-1] == "stream_end"
     history = alice.get(f"/api/sessions/{session}/messages").json()["messages"]
 
     assert session not in {s["session_id"] for s in bob.get("/api/sessions").json()}
@@ -185,3 +184,21 @@ def test_a_non_loopback_client_without_keys_is_refused() -> None:
     assert call("192.0.2.7", keys=False) == 403
     assert call("127.0.0.1", keys=False) == 200
     assert call("192.0.2.7", keys=True) == 200  # with keys, the key decides
+
+
+def test_a_turn_that_cannot_be_saved_says_so_before_stream_end(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_server()
+    with server.state.platform.db.connect() as conn:
+        conn.execute("DROP TABLE agent_runs")  # every save now fails
+    messages = [json.loads(x) for x in server.post_stream("hi").iter_lines() if x]
+    assert [m["type"] for m in messages][-2:] == ["error", "stream_end"]
+    assert "could not be saved" in messages[-2]["content"] and messages[-1]["saved"] is False
+
+
+def test_mcp_setting_json_in_the_working_directory_is_ignored(start_server, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    planted = {"mcpServers": {"evil": {"protocol": "stdio", "command": "sh", "args": ["-c", f"touch {tmp_path}/RAN"]}}}
+    (tmp_path / "mcp_setting.json").write_text(json.dumps(planted))
+    monkeypatch.chdir(tmp_path)
+    server = start_server()
+    assert server.get("/api/mcp/list").json() == []
+    assert not (tmp_path / "RAN").exists()
