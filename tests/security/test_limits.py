@@ -88,3 +88,24 @@ def test_a_task_follower_gives_up_at_the_deadline(start_server, monkeypatch: pyt
     followed = requests.get(f"{server.url}/api/tasks/{task['task_id']}/stream", timeout=30)
     lines = [json.loads(x) for x in followed.iter_lines() if x]
     assert lines[-1]["type"] == "error" and "SAGE_RUN_TIMEOUT_S" in lines[-1]["content"]
+
+
+def test_new_messages_are_tokenized_off_the_event_loop(start_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from sage_platform.tokens import TokenCounter
+
+    on_loop: list[bool] = []
+    count_message = TokenCounter.count_message
+
+    def observed(self: TokenCounter, message: dict) -> int:  # type: ignore[type-arg]
+        if message.get("role") == "user":
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(True)
+            except RuntimeError:  # a worker thread has no running loop
+                on_loop.append(False)
+        return count_message(self, message)
+
+    monkeypatch.setattr(TokenCounter, "count_message", observed)
+    server: AgentClient = start_server()
+    assert server.stream("a long question " * 500)[-1]["type"] == "stream_end"
+    assert on_loop and not any(on_loop)
