@@ -144,7 +144,7 @@ def main() -> None:
     )
     env = {**os.environ, "SAGE_DATA_DIR": str(work), "SAGE_PORT": str(server_port),
            "SAGE_DEFAULT_LLM_MODEL_NAME": "stub", "SAGE_DEFAULT_LLM_API_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
-           "SAGE_DB_TYPE": args.db_type, "SAGE_MCP_CONFIG_PATH": str(work / "none.json")}  # fmt: skip
+           "SAGE_DB_TYPE": args.db_type}  # fmt: skip
     server = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "serve"], env=env, start_new_session=True)
     results: dict = {"tokens_per_answer": args.tokens, "db_type": args.db_type, "cores": os.cpu_count()}
     try:
