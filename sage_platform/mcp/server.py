@@ -9,6 +9,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from sage_platform.mcp.context import format_context, render
 from sage_platform.mcp.store import MemoryRejected, MemoryRules, MemoryStore
 from sage_platform.tokens import TokenCounter
 
+audit = logging.getLogger("sage.audit")
 DEFAULT_SESSION = "default"
 INSTRUCTIONS = (
     "Long-term memory for coding agents. Call save_conversation after each turn; call get_context with "
@@ -68,9 +70,13 @@ class MemoryService:
         return self.identity(ctx).user_id
 
     def visible_to(self, ctx: Context | None) -> str | None:
-        """The user whose memories this call may search: None (everyone's) for admins and the local user."""
+        """The user whose memories this call may read: None (everyone's) for admins and the local user."""
         identity = self.identity(ctx)
-        return None if identity.admin else identity.user_id
+        if not identity.admin:
+            return identity.user_id
+        if identity is not LOCAL:
+            audit.info("admin %s read the memory counts of every user", identity.user_id)
+        return None
 
     def session_for(self, ctx: Context | None, session_id: str | None) -> str:
         if session_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -37,7 +38,7 @@ def _save(session: ClientSession, text: str, session_id: str = "main", key: str 
     return session.call_tool("save_conversation", arguments)
 
 
-def test_users_never_see_or_clear_each_others_sessions(url: str) -> None:
+def test_users_never_see_or_clear_each_others_sessions(url: str, caplog: pytest.LogCaptureFixture) -> None:
     async def alice(session: ClientSession) -> None:
         await _save(session, "alice's deploy password rotation plan")
 
@@ -72,7 +73,9 @@ def test_users_never_see_or_clear_each_others_sessions(url: str) -> None:
     async def admin(session: ClientSession) -> object:
         return await session.call_tool("get_memory_stats", {})
 
-    assert payload(with_client(url, admin, token="token-root"))["total_memories"] == 1  # admins see every user's
+    with caplog.at_level(logging.INFO, logger="sage.audit"):
+        assert payload(with_client(url, admin, token="token-root"))["total_memories"] == 1  # admins see every user's
+    assert "admin admin read the memory counts of every user" in caplog.text
 
 
 def test_idempotency_keys_are_scoped_to_the_users_session(url: str) -> None:
