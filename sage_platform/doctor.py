@@ -57,11 +57,16 @@ def _pgvector(settings: Settings) -> Check:
         row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
         if not row:
             return Check("pgvector", FAIL, "the vector extension is not installed in the database")
-        distance = conn.execute("SELECT '[1,0]'::vector <=> '[0,1]'::vector").fetchone()
+        # Orthogonal vectors are at cosine distance 1, opposite ones at 2: the operator must say so.
+        distances = conn.execute(
+            "SELECT '[1,0]'::vector <=> '[0,1]'::vector, '[1,0]'::vector <=> '[-2,0]'::vector"
+        ).fetchone()
         hnsw = conn.execute("SELECT 1 FROM pg_am WHERE amname = 'hnsw'").fetchone()
-    if not hnsw or not distance:
+    if not hnsw:
         return Check("pgvector", FAIL, f"pgvector {row[0]} lacks the hnsw access method")
-    return Check("pgvector", OK, f"pgvector {row[0]}, HNSW available, cosine distance works")
+    if distances is None or [round(float(d), 6) for d in distances] != [1.0, 2.0]:
+        return Check("pgvector", FAIL, f"pgvector {row[0]}: cosine distance gave {distances}, expected (1, 2)")
+    return Check("pgvector", OK, f"pgvector {row[0]}, HNSW available, cosine distance checked (1 and 2)")
 
 
 def _embedder(settings: Settings) -> Check:

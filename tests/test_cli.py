@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 
@@ -47,7 +48,9 @@ def test_doctor_gives_a_verdict_for_each_part(env: dict[str, str], capsys: pytes
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "[OK  ] database  PostgreSQL 18" in out
-    assert "[OK  ] pgvector  pgvector 0.8.5, HNSW available" in out
+    assert "[OK  ] pgvector  pgvector 0.8.5, HNSW available, cosine distance checked (1 and 2)" in out
+    family = f"dagster {metadata.version('dagster')} with dagster-postgres {metadata.version('dagster-postgres')}"
+    assert f"[OK  ] dagster   {family}" in out
     assert "[OK  ] embedder  sentence-transformers/all-MiniLM-L6-v2 (local, offline): 384 dimensions" in out
     assert "[WARN] llm       not configured" in out
     assert re.search(r"\[OK  \] backups   0 kept in \S+/backups; \S+/pg_dump\n", out)
