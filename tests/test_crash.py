@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from sage_platform.chunking import ChunkSplitter, chunk_id
 from sage_platform.config import Settings
 from sage_platform.db import Database
@@ -65,4 +67,15 @@ def test_kill_in_every_asset_then_rerun_leaves_no_duplicates_and_no_gaps(
             conn.execute("SELECT count(*), count(DISTINCT (model, text_hash)) FROM embeddings").fetchone()
             == conn.execute("SELECT count(DISTINCT text_hash), count(DISTINCT text_hash) FROM chunks").fetchone()
         )
-        assert conn.execute("SELECT to_regclass('chunk_index_build')").fetchone() == (None,)
+        # A killed index build leaves its chunk_index_v<N> table and a 'building' row: the re-run must not.
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'chunk_index_v%'")}
+        versions = dict(conn.execute("SELECT name, status FROM index_versions WHERE backend = 'pgvector'").fetchall())
+        assert tables == {name for name, status in versions.items() if status in ("live", "previous")}, versions
+        assert "building" not in versions.values(), versions  # the killed build is recorded as failed
+        # Every stored vector is the one a clean run computes for that chunk text.
+        stored = conn.execute(
+            "SELECT c.text, e.embedding FROM (SELECT DISTINCT ON (text_hash) text_hash, text FROM chunks) c"
+            " JOIN embeddings e USING (text_hash) ORDER BY c.text_hash"
+        ).fetchall()
+    clean = LocalEmbedder().embed([text for text, _ in stored])
+    assert np.allclose(np.vstack([vector.to_numpy() for _, vector in stored]), clean, atol=1e-4)

@@ -68,9 +68,16 @@ def promote(conn: psycopg.Connection, backend: str, version: int) -> list[IndexV
         (backend,),
     )
     mark(conn, version, "live")
+    # A build still 'building' beside the one going live is one whose process was killed: record it as such.
+    conn.execute(
+        """UPDATE index_versions SET status = 'failed',
+               checks = checks || '{"failure": "the build did not finish (its process stopped)"}'::jsonb
+           WHERE backend = %s AND status = 'building' AND version <> %s""",
+        (backend, version),
+    )
     rows = conn.execute(
         """SELECT version, backend, name, model, dim, status FROM index_versions
-           WHERE backend = %s AND status IN ('dropped', 'failed', 'building') AND version <> %s""",
+           WHERE backend = %s AND status IN ('dropped', 'failed') AND version <> %s""",
         (backend, version),
     ).fetchall()
     return [IndexVersion(*row) for row in rows]
