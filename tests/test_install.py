@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -26,6 +25,7 @@ from sage_platform.dependencies import (
     library_version_for,
 )
 from tests._children import Child
+from tests.mcp_tool_server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK = REPO / "requirements.lock"
@@ -97,12 +97,6 @@ def test_pyproject_pins_the_dagster_family_together() -> None:
     assert family == {name: _lock_pins()[name] for name in DAGSTER_FAMILY}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -170,7 +164,7 @@ def test_a_wheel_installed_outside_the_tree_serves_the_chat_page(
     env = {
         key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SAGE_CORPUS_DIR", "SAGE_EVAL_SET")
     }
-    env |= {"SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_PORT": str(_free_port())}
+    env |= {"SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_PORT": str(free_port())}
 
     probe = (
         "import importlib.util, json, sage_platform, yaml\n"

@@ -83,17 +83,14 @@ def ingest_corpus(
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist (set SAGE_CORPUS_DIR)")
     stats = IngestStats()
-    candidates = [
-        (rel, path) for rel, path in iter_corpus_files(corpus_dir) if rel.lower().endswith(SUPPORTED_SUFFIXES)
-    ]
+    files = list(iter_corpus_files(corpus_dir))  # walked once: the deletion check and the run see the same
+    candidates = [(rel, path) for rel, path in files if rel.lower().endswith(SUPPORTED_SUFFIXES)]
+    stats.files_ignored = len(files) - len(candidates)
     with db.connect() as conn, ParserProcess(parser_limits) as parser:
         known = dict(conn.execute("SELECT path, file_hash FROM source_files").fetchall())
         _check_deletions(conn, corpus_dir, sorted(set(known) - {rel for rel, _ in candidates}), max_delete_fraction)
         seen: set[str] = set()
-        for rel, path in iter_corpus_files(corpus_dir):
-            if not rel.lower().endswith(SUPPORTED_SUFFIXES):
-                stats.files_ignored += 1
-                continue
+        for rel, path in candidates:
             stats.files_seen += 1
             seen.add(rel)
             _ingest_file(conn, parser, rel, path, known.get(rel), max_document_bytes, stats)

@@ -71,3 +71,12 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
         raise Rejected(f"unreadable: {error.strerror or error}") from None
     finally:
         os.close(descriptor)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 (never through a link there), and fsync it."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())

@@ -53,7 +53,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:
-    from sage_platform.server.network import is_loopback
+    from sage_platform.server.network import check_bind
 
     settings = _settings(args)
     if args.stdio:
@@ -61,10 +61,9 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 
         serve_stdio(settings)
         return 0
-    if settings.mcp_no_auth and not is_loopback(settings.mcp_host):
-        raise ValueError(f"--no-auth is allowed only on a loopback address, not {settings.mcp_host}")
-    if settings.mcp_no_auth:
-        print("warning: --no-auth: the memory server accepts requests without a token", file=sys.stderr)
+    # The memory server always needs tokens, unless --no-auth (loopback only).
+    check_bind(settings.mcp_host, keys_configured=True, no_auth=settings.mcp_no_auth,
+               keys_setting="SAGE_MCP_TOKENS", flag="--no-auth")  # fmt: skip
     from sage_platform.mcp import serve_http
 
     print(f"Sage memory server on http://{settings.mcp_host}:{settings.mcp_port}/mcp", file=sys.stderr)

@@ -31,6 +31,7 @@ from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.db.urls import database_name, libpq_url, with_database
 from sage_platform.hashing import file_sha256
+from sage_platform.ingest.safe_files import write_private_file
 from sage_platform.ops.pgtools import run_pg_tool
 from sage_platform.ops.storage import (
     STAMP,
@@ -112,11 +113,6 @@ VERIFY_PREFIX = "sage_verify_"
 _BACKUP_LOCK = 0x5A6E_0B0B  # one backup at a time per server: leftovers of a killed one are then safe to drop
 
 
-def _private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 before a tool writes it (pg_dump keeps the mode it finds)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600))
-
-
 def _fsync(path: Path) -> None:
     with path.open("rb") as handle:
         os.fsync(handle.fileno())
@@ -157,7 +153,7 @@ def _backup_locked(
     settings: Settings, url: str, storage: BackupStorage, folder: Path, name: str, partial: Path, stamp: str
 ) -> BackupResult:
     began = time.perf_counter()
-    _private_file(partial)
+    write_private_file(partial, b"")  # mode 0600 before pg_dump writes it: it keeps the mode it finds
     with psycopg.connect(url) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]

@@ -13,7 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from sage_platform.db import Database
 from sage_platform.hashing import sha256_bytes, text_hash
 from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, iter_corpus_files
 from sage_platform.ingest.isolation import ParserLimits, ParserProcess
-from sage_platform.ingest.safe_files import read_regular_file
+from sage_platform.ingest.safe_files import read_regular_file, write_private_file
 
 STAGED = "inbox"  # the folder under the corpus that holds staged inbox files
 
@@ -93,11 +92,7 @@ def stage(item: InboxFile, root: Path, corpus_dir: Path, max_bytes: int) -> Path
     target = corpus_dir / STAGED / item.path
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+    write_private_file(partial, data)
     partial.replace(target)
     return target
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sage_platform.config import Settings
+from sage_platform.ingest.safe_files import write_private_file
 
 STAMP = "%Y%m%dT%H%M%SZ"
 PART_SIZE = 64 * 2**20  # multipart pieces: few requests for a large dump, bounded memory per thread
@@ -76,14 +77,6 @@ class BackupStorage(Protocol):
         """Context manager yielding a local path of the dump; FileNotFoundError when there is none."""
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-
-
 class LocalStorage:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -92,7 +85,7 @@ class LocalStorage:
     def save(self, staged: Path, name: str, manifest: dict[str, Any]) -> str:
         """Manifest, then dump, each 0600 and fsynced, then the folder: a listed dump is whole and private."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write_private(self.folder / manifest_name(name), json.dumps(manifest, indent=2).encode())
+        write_private_file(self.folder / manifest_name(name), json.dumps(manifest, indent=2).encode())
         os.chmod(staged, 0o600)
         staged.replace(self.folder / name)
         folder = os.open(self.folder, os.O_RDONLY)

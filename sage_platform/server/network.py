@@ -10,10 +10,12 @@ from sage_platform.request_guard import is_loopback
 __all__ = ["check_bind", "is_loopback"]
 
 
-def check_bind(host: str, *, keys_configured: bool, no_auth: bool, keys_setting: str = "SAGE_API_KEYS") -> None:
+def check_bind(
+    host: str, *, keys_configured: bool, no_auth: bool, keys_setting: str = "SAGE_API_KEYS", flag: str = "--no_auth"
+) -> None:
     """Refuse a non-loopback address without keys (or with ``--no_auth``); say so on loopback."""
     if no_auth and not is_loopback(host):
-        raise ValueError(f"--no_auth is allowed only on a loopback address, not {host}")
+        raise ValueError(f"{flag} is allowed only on a loopback address, not {host}")
     if not keys_configured and not is_loopback(host):
         raise ValueError(
             f"refusing to serve on {host} without keys: anyone who can reach it could use it. "
