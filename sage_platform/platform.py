@@ -67,6 +67,8 @@ class Platform:
                 max_candidates=settings.sparse_max_candidates,
                 ef_search=settings.hnsw_ef_search,
                 default_config=settings.text_search_language,
+                fusion=settings.hybrid_fusion,
+                dense_weight=settings.hybrid_dense_weight,
             )
         from sage_platform.index.elasticsearch import es_client
 

@@ -26,7 +26,7 @@ from psycopg import sql
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
 from sage_platform.db.vectors import as_array
-from sage_platform.index import versions
+from sage_platform.index import lexicon, versions
 from sage_platform.index.versions import IndexVersion
 
 LIVE_VIEW = "chunk_index"
@@ -105,20 +105,28 @@ def sync_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChec
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
         ensure_vectors(conn, model)
         table = sql.Identifier(live.name)
+        changes = sql.Identifier(lexicon.CHANGES_TABLE)
         stats = IndexStats(mode="incremental", version=live.version)
+        lexicon.start_changes(conn)
         stats.deleted = conn.execute(
             sql.SQL(
-                """DELETE FROM {} ci WHERE NOT EXISTS
-                   (SELECT 1 FROM chunks c WHERE c.chunk_id = ci.chunk_id AND c.doc_hash = ci.doc_hash)"""
-            ).format(table)
+                """WITH gone AS (DELETE FROM {table} ci WHERE NOT EXISTS
+                       (SELECT 1 FROM chunks c WHERE c.chunk_id = ci.chunk_id AND c.doc_hash = ci.doc_hash)
+                       RETURNING ci.tsv)
+                   INSERT INTO {changes} SELECT -1, tsv FROM gone"""
+            ).format(table=table, changes=changes)
         ).rowcount
         loaded = time.perf_counter()
         stats.inserted = conn.execute(
-            sql.SQL("INSERT INTO {} ").format(table)
+            sql.SQL("WITH added AS (INSERT INTO {} ").format(table)
             + _rows_sql(dim, model)
-            + sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} ci WHERE ci.chunk_id = c.chunk_id)").format(table)
+            + sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} ci WHERE ci.chunk_id = c.chunk_id) RETURNING tsv)").format(
+                table
+            )
+            + sql.SQL(" INSERT INTO {} SELECT 1, tsv FROM added").format(changes)
         ).rowcount
         stats.load_seconds = time.perf_counter() - loaded
+        lexicon.apply_changes(conn, live.name)
         stats.rows = _count(conn, live.name)
         conn.execute(
             "UPDATE index_versions SET rows = %s, synced_at = now() WHERE version = %s", (stats.rows, live.version)
@@ -153,28 +161,16 @@ def rebuild_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexC
     return stats
 
 
-def _record_configs(conn: psycopg.Connection, version: IndexVersion, *, common: bool = False) -> None:
-    """Which text-search configurations the table holds, so queries parse once per configuration;
-    on a build also its most common lexemes (in over 5% of rows), which any-term search skips:
-    their posting lists are long and they tell little apart."""
-    table = sql.Identifier(version.name)
+def _record_configs(conn: psycopg.Connection, version: IndexVersion) -> None:
+    """Which text-search configurations the table holds, so queries parse once per configuration."""
     conn.execute(
         sql.SQL(
             """UPDATE index_versions SET checks = checks || jsonb_build_object('ts_configs',
                    (SELECT coalesce(jsonb_agg(DISTINCT ts_config::text), '[]') FROM {}))
                WHERE version = %s"""
-        ).format(table),
+        ).format(sql.Identifier(version.name)),
         (version.version,),
     )
-    if common:
-        statement = sql.SQL("SELECT tsv FROM {}").format(table).as_string(conn)
-        conn.execute(
-            """UPDATE index_versions SET checks = checks || jsonb_build_object('common_lexemes',
-                   (SELECT coalesce(jsonb_agg(word ORDER BY word), '[]') FROM ts_stat(%s)
-                    WHERE ndoc > greatest(50, 0.05 * (SELECT rows FROM index_versions WHERE version = %s))))
-               WHERE version = %s""",
-            (statement, version.version, version.version),
-        )
 
 
 def _count(conn: psycopg.Connection, name: str) -> int:
@@ -199,6 +195,7 @@ def _build_table(conn: psycopg.Connection, version: IndexVersion, stats: IndexSt
         sql.SQL("INSERT INTO {} ").format(table) + _rows_sql(version.dim, version.model)
     ).rowcount
     stats.load_seconds = time.perf_counter() - loaded
+    lexicon.build_lexicon(conn, version.name)
     conn.commit()
 
 
@@ -272,7 +269,7 @@ def _check(
     conn.commit()
     if failure:
         versions.mark(conn, version.version, "failed", rows=rows, checks={**results, "failure": failure})
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(version.name)))
+        drop_version_tables(conn, version.name)
         conn.commit()
         raise IndexCheckFailed(f"index version {version.version} not switched in: {failure}")
     return results
@@ -281,16 +278,23 @@ def _check(
 def _switch_readers(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats) -> None:
     """One transaction: the view now reads the new table; the old live one stays as previous."""
     versions.mark(conn, version.version, "building", rows=stats.rows, checks=stats.checks)
-    _record_configs(conn, version, common=True)
+    _record_configs(conn, version)
     point_view(conn, version.name)
     for stale in versions.promote(conn, BACKEND, version.version):  # older versions, failed or crashed builds
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stale.name)))
+        drop_version_tables(conn, stale.name)
     conn.commit()
 
 
 def point_view(conn: psycopg.Connection, table: str) -> None:
+    """Readers' views (rows and lexicon) now read ``table``; callers commit, so both move together."""
     conn.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(LIVE_VIEW)))
     conn.execute(sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(sql.Identifier(LIVE_VIEW), sql.Identifier(table)))
+    lexicon.point_lexicon_view(conn, table)
+
+
+def drop_version_tables(conn: psycopg.Connection, table: str) -> None:
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+    lexicon.drop_lexicon(conn, table)
 
 
 def rollback_pgvector_index(db: Database) -> IndexVersion:

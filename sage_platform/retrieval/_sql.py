@@ -54,24 +54,27 @@ def to_hits(rows: list[tuple[Any, ...]]) -> list[Hit]:
 
 
 class LiveConfigs:
-    """The text-search configurations present in the live index, re-read at most every ``ttl`` seconds."""
+    """What queries need to know of the live index, re-read at most every ``ttl`` seconds: its text-search
+    configurations, and its row count and mean row length (in lexemes) for BM25."""
 
     def __init__(self, db: Database, ttl: float = 10.0) -> None:
         self.db = db
         self.ttl = ttl
         self._value: list[str] = []
-        self.common_lexemes: list[str] = []
+        self.rows = 0
+        self.mean_length = 1.0
         self._read_at = float("-inf")
 
     def get(self, conn: psycopg.Connection) -> list[str]:
         now = time.monotonic()
         if now - self._read_at > self.ttl:
             row = conn.execute(
-                """SELECT checks->'ts_configs', checks->'common_lexemes' FROM index_versions
+                """SELECT checks->'ts_configs', rows, (checks->>'text_length')::float8 FROM index_versions
                    WHERE backend = 'pgvector' AND status = 'live'"""
             ).fetchone()
             self._value = sorted(row[0]) if row and row[0] else []
-            self.common_lexemes = list(row[1]) if row and row[1] else []
+            self.rows = int(row[1] or 0) if row else 0
+            self.mean_length = max(1.0, (row[2] or 0.0) / self.rows) if row and self.rows else 1.0
             self._read_at = now
         return self._value
 
@@ -88,16 +91,12 @@ def tsquery_sql(configs: list[str]) -> sql.Composable:
     return sql.SQL(" || ").join(_parsed(c, "websearch_to_tsquery({config}::regconfig, {text})") for c in configs)
 
 
-def any_term_tsquery_sql(configs: list[str]) -> sql.Composable:
-    """Any query term except the index's most common ones, joined by OR, for when no chunk holds every term."""
+def query_lexemes_sql(configs: list[str]) -> sql.Composable:
+    """The query's distinct lexemes, as each configuration present parses them (CJK ones as bigrams)."""
     if not configs:
-        return sql.SQL("''::tsquery")
-    template = (
-        "(SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery"
-        " FROM unnest(tsvector_to_array(to_tsvector({config}::regconfig, {text}))) AS lexeme"
-        " WHERE lexeme <> ALL(%(common_lexemes)s::text[]))"
-    )
-    return sql.SQL(" || ").join(_parsed(c, template) for c in configs)
+        return sql.SQL("SELECT NULL::text AS lexeme WHERE false")
+    template = "SELECT unnest(tsvector_to_array(to_tsvector({config}::regconfig, {text}))) AS lexeme"
+    return sql.SQL(" UNION ").join(_parsed(c, template) for c in configs)
 
 
 def searchable_sql() -> sql.Composable:

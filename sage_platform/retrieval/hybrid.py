@@ -1,10 +1,20 @@
-"""Hybrid retrieval: Reciprocal Rank Fusion (k=60) of dense and full-text candidates, in one SQL
-round trip. Each side contributes its own candidate depth (larger than k); an optional reranker
-sees every fused candidate, not only the final k.
+"""Hybrid retrieval: dense and full-text candidates fused in one SQL round trip.
+
+Each side contributes its own candidate depth (larger than k), and every candidate gets both
+scores: its cosine similarity to the query and its BM25 score (zero when it holds none of the
+query's rarer words). Two fusions:
+
+- ``convex`` (the default): ``w * similarity + (1 - w) * bm25 / max bm25`` over the candidates, the
+  convex combination with a theoretical bound for the cosine side (Bruch et al., 2023). Where the
+  embedding model cannot tell candidates apart (their similarities are close), BM25 decides, and
+  the other way round; rank fusion cannot see that.
+- ``rrf``: Reciprocal Rank Fusion (rank constant 60) of the two rankings.
+
+An optional reranker sees every fused candidate, not only the final k.
 
 Usage::
 
-    retriever = HybridRetriever(db, embedder, dense_depth=50, sparse_depth=50)
+    retriever = HybridRetriever(db, embedder, dense_depth=50, sparse_depth=50, fusion="convex", dense_weight=0.5)
     hits = retriever.search("content-defined chunking", k=10, filters={"metadata.lang": "en"})
 """
 
@@ -18,12 +28,13 @@ from psycopg import sql
 from sage_platform.db import Database
 from sage_platform.embeddings.base import Embedder
 from sage_platform.index import LIVE_VIEW
-from sage_platform.retrieval._sql import HIT_METADATA, LiveConfigs, filter_clause, query_params, to_hits, use_ef_search
-from sage_platform.retrieval.sparse import sparse_candidates_sql
+from sage_platform.retrieval._sql import HIT_METADATA, LiveConfigs, filter_clause, to_hits, use_ef_search
+from sage_platform.retrieval.sparse import sparse_candidates_sql, sparse_params
 from sage_platform.retrieval.types import Hit, Reranker
 from sage_platform.text_search import DEFAULT_CONFIG, has_search_terms
 
 RRF_K = 60
+FUSIONS = ("convex", "rrf")
 
 
 class HybridRetriever:
@@ -36,11 +47,19 @@ class HybridRetriever:
         *,
         dense_depth: int = 50,
         sparse_depth: int = 50,
-        max_candidates: int = 200,
+        max_candidates: int = 1000,
         ef_search: int = 100,
         reranker: Reranker | None = None,
         default_config: str = DEFAULT_CONFIG,
+        fusion: str = "convex",
+        dense_weight: float = 0.5,
     ) -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+        if not 0.0 <= dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be between 0 and 1, not {dense_weight}")
+        self.fusion = fusion
+        self.dense_weight = dense_weight
         self.default_config = default_config
         self.db = db
         self.embedder = embedder
@@ -74,16 +93,26 @@ class HybridRetriever:
             statement = sql.SQL(
                 """WITH {sparse_candidates},
                    dense AS MATERIALIZED (
-                       SELECT chunk_id, row_number() OVER (ORDER BY distance) AS rank FROM (
+                       SELECT chunk_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM (
                            SELECT chunk_id, embedding <=> %(vector)s AS distance FROM {view}
                            WHERE {where} AND (SELECT searchable FROM q)
                            ORDER BY embedding <=> %(vector)s LIMIT %(dense_depth)s) nearest),
+                   pool AS (
+                       SELECT chunk_id FROM dense UNION SELECT chunk_id FROM sparse WHERE rank <= %(sparse_depth)s),
+                   both_sides AS (
+                       SELECT p.chunk_id, d.rank AS dense_rank,
+                              CASE WHEN s.rank <= %(sparse_depth)s THEN s.rank END AS sparse_rank,
+                              1 - coalesce(d.distance, c.embedding <=> %(vector)s) AS similarity,
+                              coalesce(s.score, 0) AS bm25
+                       FROM pool p JOIN {view} c USING (chunk_id)
+                       LEFT JOIN dense d USING (chunk_id) LEFT JOIN sparse s USING (chunk_id)),
                    fused AS (
-                       SELECT chunk_id, sum(1.0 / (%(rrf_k)s + rank)) AS score FROM (
-                           SELECT chunk_id, rank FROM dense
-                           UNION ALL
-                           SELECT chunk_id, rank FROM sparse WHERE rank <= %(sparse_depth)s) ranked
-                       GROUP BY chunk_id ORDER BY score DESC, chunk_id LIMIT %(limit)s)
+                       SELECT chunk_id, CASE WHEN %(fusion)s = 'rrf'
+                           THEN coalesce(1.0 / (%(rrf_k)s + dense_rank), 0) + coalesce(1.0 / (%(rrf_k)s + sparse_rank), 0)
+                           ELSE %(dense_weight)s * similarity
+                                + (1 - %(dense_weight)s) * coalesce(bm25 / nullif(max(bm25) OVER (), 0), 0)
+                           END AS score
+                       FROM both_sides ORDER BY score DESC, chunk_id LIMIT %(limit)s)
                    SELECT f.chunk_id, c.doc_id, f.score, c.text, {metadata}
                    FROM fused f JOIN {view} c USING (chunk_id) ORDER BY f.score DESC, f.chunk_id"""
             ).format(
@@ -94,14 +123,15 @@ class HybridRetriever:
             )
             values = {
                 **params,
-                **query_params(query, self.default_config),
-                "common_lexemes": self._configs.common_lexemes,
-                "k": k,  # any-term matches join only when fewer than k chunks hold every term
+                **sparse_params(
+                    conn, self._configs, query, self.default_config, max(self.max_candidates, self.sparse_depth)
+                ),
                 "vector": np.asarray(vector, dtype=np.float32),
                 "dense_depth": self.dense_depth,
                 "sparse_depth": self.sparse_depth,
-                "max_candidates": max(self.max_candidates, self.sparse_depth),
                 "rrf_k": RRF_K,
+                "fusion": self.fusion,
+                "dense_weight": self.dense_weight,
                 "limit": limit,
             }
             hits = to_hits(conn.execute(statement, values).fetchall())

@@ -1,30 +1,39 @@
-"""Sparse retrieval: PostgreSQL full text (``tsvector`` + GIN, ``websearch_to_tsquery``).
+"""Sparse retrieval: PostgreSQL full text (``tsvector`` + GIN) ranked by BM25.
 
 Each chunk is indexed with its own language's configuration; CJK chunks as character bigrams
-with ``simple``, so a Chinese query finds Chinese text. Chunks holding every query term rank
-first; when fewer than k do, chunks holding any term follow. At most ``max_candidates`` matches
-of each kind are ranked: ranking reads every matching row's tsvector, and a common word matches
-thousands, which is where ranked full text gets its long tail.
+with ``simple``, so a Chinese query finds Chinese text. A query's words are parsed by every
+configuration present, and each chunk scores BM25 (k1 1.2, b 0.75) from the lexicon's document
+frequencies (``chunk_lexicon``): a rare word counts for more than a common one, which ``ts_rank``
+cannot tell apart.
+
+Which chunks are scored is chosen by rank, not by chance: the query's rarest words first, adding
+the next rarer word while all their matches together stay within ``max_candidates``. A chunk with
+none of those words holds only common ones, whose weight is small. When even the rarest word is in
+more than ``max_candidates`` chunks, the chunks holding every word are scored instead (at most ten
+times ``max_candidates`` of them).
 
 Usage::
 
-    retriever = SparseRetriever(db, max_candidates=200)
+    retriever = SparseRetriever(db, max_candidates=1000)
     hits = retriever.search("incremental ingestion", k=10)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from sage_platform.db import Database
 from sage_platform.index import LIVE_VIEW
+from sage_platform.index.lexicon import LEXICON_VIEW
 from sage_platform.retrieval._sql import (
     HIT_METADATA,
     LiveConfigs,
-    any_term_tsquery_sql,
     filter_clause,
+    query_lexemes_sql,
     query_params,
     searchable_sql,
     to_hits,
@@ -33,41 +42,71 @@ from sage_platform.retrieval._sql import (
 from sage_platform.retrieval.types import Hit
 from sage_platform.text_search import DEFAULT_CONFIG, has_search_terms
 
+BM25_K1 = 1.2
+BM25_B = 0.75
+SCAN_FACTOR = 10  # chunks scored when every query word is common: this many times max_candidates
+
 
 def sparse_candidates_sql(configs: list[str], where: sql.Composable) -> sql.Composed:
-    """CTEs ``q`` (the parsed query) and ``sparse`` (chunk_id, score, rank), within the candidate cap.
+    """CTEs ``q`` (whether the query is searchable) and ``sparse`` (chunk_id, score, rank) by BM25.
 
-    Needs the parameters of ``query_params`` plus ``k`` and ``max_candidates``.
+    Needs the parameters of ``sparse_params``.
     """
     return sql.SQL(
-        """q AS (SELECT {every} AS every_term, {any} AS any_term, {searchable} AS searchable),
-           strict AS MATERIALIZED (
-               SELECT ci.chunk_id, ci.tsv FROM {view} ci, q
-               WHERE q.searchable AND ci.tsv @@ q.every_term AND {where}
-               LIMIT %(max_candidates)s),
-           loose AS MATERIALIZED (
-               SELECT ci.chunk_id, ci.tsv FROM {view} ci, q
-               WHERE q.searchable AND (SELECT count(*) FROM strict) < %(k)s AND ci.tsv @@ q.any_term
-                 AND NOT (ci.tsv @@ q.every_term) AND {where}
-               LIMIT %(max_candidates)s),
+        """q AS (SELECT {searchable} AS searchable),
+           terms AS MATERIALIZED (
+               SELECT t.lexeme, coalesce(l.ndoc, 0) AS df
+               FROM ({lexemes}) t LEFT JOIN {lexicon} l ON l.word = t.lexeme, q
+               WHERE q.searchable AND t.lexeme IS NOT NULL),
+           chosen AS (
+               SELECT string_agg(quote_literal(lexeme), ' | ') AS any_rare, min(df) AS rarest FROM (
+                   SELECT lexeme, df, sum(df) OVER (ORDER BY df, lexeme) AS running FROM terms WHERE df > 0) r
+               WHERE running <= %(max_candidates)s OR running = df),
+           matches AS MATERIALIZED (
+               SELECT ci.chunk_id, ci.tsv FROM {view} ci, chosen
+               WHERE chosen.any_rare IS NOT NULL AND {where}
+                 AND CASE WHEN chosen.rarest <= %(max_candidates)s THEN ci.tsv @@ chosen.any_rare::tsquery
+                          ELSE ci.tsv @@ ({every}) END
+               LIMIT %(scan_limit)s),
            sparse AS (
-               SELECT m.chunk_id, ts_rank(m.tsv, q.every_term || q.any_term) AS score,
-                      row_number() OVER (ORDER BY m.tier, ts_rank(m.tsv, q.every_term || q.any_term) DESC, m.chunk_id) AS rank
-               FROM (SELECT chunk_id, tsv, 1 AS tier FROM strict
-                     UNION ALL SELECT chunk_id, tsv, 2 AS tier FROM loose) m, q)"""
+               SELECT m.chunk_id, s.score, row_number() OVER (ORDER BY s.score DESC, m.chunk_id) AS rank
+               FROM matches m CROSS JOIN LATERAL (
+                   SELECT coalesce(sum(
+                       ln(1 + (greatest(%(rows)s, t.df) - t.df + 0.5) / (t.df + 0.5))
+                       * x.tf * (%(k1)s + 1)
+                       / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * length(m.tsv) / %(mean_length)s))), 0) AS score
+                   FROM (SELECT u.lexeme, greatest(1, cardinality(u.positions)) AS tf FROM unnest(m.tsv) u) x
+                   JOIN terms t ON t.lexeme = x.lexeme) s)"""
     ).format(
-        every=tsquery_sql(configs),
-        any=any_term_tsquery_sql(configs),
         searchable=searchable_sql(),
+        lexemes=query_lexemes_sql(configs),
+        lexicon=sql.Identifier(LEXICON_VIEW),
         view=sql.Identifier(LIVE_VIEW),
+        every=tsquery_sql(configs),
         where=where,
     )
+
+
+def sparse_params(
+    conn: psycopg.Connection, live: LiveConfigs, query: str, default_config: str, max_candidates: int
+) -> dict[str, Any]:
+    """The parameters ``sparse_candidates_sql`` needs (reads the live index's statistics)."""
+    live.get(conn)
+    return {
+        **query_params(query, default_config),
+        "rows": live.rows,
+        "mean_length": live.mean_length,
+        "k1": BM25_K1,
+        "b": BM25_B,
+        "max_candidates": max_candidates,
+        "scan_limit": SCAN_FACTOR * max_candidates,
+    }
 
 
 class SparseRetriever:
     name = "sparse"
 
-    def __init__(self, db: Database, *, max_candidates: int = 200, default_config: str = DEFAULT_CONFIG) -> None:
+    def __init__(self, db: Database, *, max_candidates: int = 1000, default_config: str = DEFAULT_CONFIG) -> None:
         self.db = db
         self.max_candidates = max_candidates
         self.default_config = default_config
@@ -90,10 +129,8 @@ class SparseRetriever:
             )
             values = {
                 **params,
-                **query_params(query, self.default_config),
-                "common_lexemes": self._configs.common_lexemes,
+                **sparse_params(conn, self._configs, query, self.default_config, max(self.max_candidates, k)),
                 "k": k,
-                "max_candidates": max(self.max_candidates, k),
             }
             rows = conn.execute(statement, values).fetchall()
         return to_hits(rows)

@@ -27,8 +27,12 @@ def _state(platform: Platform) -> tuple[str, dict[int, str]]:
 
 
 def _tables(platform: Platform) -> set[str]:
+    """The index versions whose tables exist; each must have its lexicon beside it, and only then."""
     with platform.db.connect() as conn:
-        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'chunk_index_v%'")}
+        names = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'chunk_index_v%'")}
+    versions = {name for name in names if not name.endswith("_lexicon")}
+    assert names == versions | {f"{name}_lexicon" for name in versions}, names
+    return versions
 
 
 def test_rebuilds_switch_readers_keep_one_previous_and_drop_older(platform: Platform) -> None:
@@ -80,6 +84,16 @@ def test_incremental_sync_after_an_edit_touches_only_the_difference(platform: Pl
     assert stats.index.inserted >= 1 and stats.index.deleted >= stats.index.inserted
     hits = platform.retriever_named("sparse").search("zebrafish migration", k=3)
     assert hits and hits[0].doc_id == first["id"]
+    # The sync kept the lexicon's counts exact: they equal a recount of the live table.
+    with platform.db.connect() as conn:
+        kept = dict(conn.execute("SELECT word, ndoc FROM chunk_lexicon").fetchall())
+        recount = dict(conn.execute("SELECT word, ndoc FROM ts_stat('SELECT tsv FROM chunk_index')").fetchall())
+        length = conn.execute(
+            "SELECT (checks->>'text_length')::bigint, (SELECT sum(length(tsv)) FROM chunk_index)"
+            " FROM index_versions WHERE status = 'live' AND backend = 'pgvector'"
+        ).fetchone()
+    assert kept == recount and kept["zebrafish"] == 1
+    assert length is not None and length[0] == length[1]
 
 
 def test_readers_never_fail_or_see_an_empty_index_during_a_rebuild(platform: Platform) -> None:

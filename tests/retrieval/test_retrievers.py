@@ -105,9 +105,9 @@ def test_hybrid_fuses_both_sides_and_the_reranker_sees_every_candidate(search_co
             seen.append(len(hits))
             return list(reversed(hits))
 
-    plain = HybridRetriever(platform.db, platform.embedder, dense_depth=20, sparse_depth=20)
+    plain = HybridRetriever(platform.db, platform.embedder, dense_depth=20, sparse_depth=20, fusion="rrf")
     reranked = HybridRetriever(
-        platform.db, platform.embedder, dense_depth=20, sparse_depth=20, reranker=ReverseReranker()
+        platform.db, platform.embedder, dense_depth=20, sparse_depth=20, fusion="rrf", reranker=ReverseReranker()
     )
     query = search_corpus.pubmed[10][1]["QUESTION"]
     fused = plain.search(query, k=40)
@@ -121,3 +121,28 @@ def test_hybrid_fuses_both_sides_and_the_reranker_sees_every_candidate(search_co
     assert fused[0].chunk_id in both
     expected = sum(1 / (60 + ids.index(fused[0].chunk_id) + 1) for ids in (dense_ids, sparse_ids))
     assert fused[0].score == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_convex_fusion_weighs_similarity_and_normalised_bm25(search_corpus: SearchCorpus, weight: float) -> None:
+    platform = search_corpus.platform
+    query = search_corpus.pubmed[12][1]["QUESTION"]
+    vector = platform.embedder.embed([query])[0]
+    hybrid = HybridRetriever(platform.db, platform.embedder, dense_depth=20, sparse_depth=20, dense_weight=weight)
+    fused = hybrid.search_with_vector(query, vector, k=10)
+    sparse = {h.chunk_id: h.score for h in platform.retriever_named("sparse").search(query, k=200)}
+    with platform.db.connect() as conn:
+        similarity = dict(
+            conn.execute(
+                "SELECT chunk_id, 1 - (embedding <=> %s) FROM chunk_index WHERE chunk_id = ANY(%s)",
+                (vector, [h.chunk_id for h in fused]),
+            ).fetchall()
+        )
+    top_bm25 = max(sparse.values())
+    for hit in fused:
+        expected = weight * similarity[hit.chunk_id] + (1 - weight) * sparse.get(hit.chunk_id, 0.0) / top_bm25
+        assert hit.score == pytest.approx(expected, abs=1e-5)
+    assert [h.score for h in fused] == sorted((h.score for h in fused), reverse=True)
+    if weight == 1.0:  # pure similarity: the dense ranking
+        dense = platform.retriever_named("dense").search(query, k=10)
+        assert [h.chunk_id for h in fused] == [h.chunk_id for h in dense]
