@@ -1,5 +1,6 @@
 """Verified backups: ``pg_dump -Fc`` of the platform database, restored into a scratch database and
-compared table by table (row count and a checksum of primary keys) before the backup counts.
+compared table by table (row count and a checksum of every row's whole content) before the backup
+counts.
 It is then kept in the backup storage (``SAGE_BACKUP_DIR``, or an S3-compatible bucket when
 ``SAGE_S3_BUCKET`` is set; see ``storage``) with its manifest, which also records the dump's sha256 so a
 restore uses exactly the bytes that verified.
@@ -51,7 +52,7 @@ __all__ = ["BackupError", "BackupResult", "apply_retention", "backup_now", "comp
 class TableCheck:
     table: str
     rows: int
-    key_checksum: str | None  # None for a table without a primary key: its count alone is compared
+    checksum: str  # md5 over the sorted md5s of each row's text: any changed value changes it
 
 
 @dataclass
@@ -69,38 +70,45 @@ class BackupResult:
 
 
 def manifest(conn: psycopg.Connection) -> list[TableCheck]:
-    """Row count and primary-key checksum of every table in ``public``, in the connection's snapshot."""
+    """Row count and whole-row checksum of every table in ``public``, in the connection's snapshot.
+
+    A row's text is its every column (vectors, text, JSON) as PostgreSQL prints it, with the output
+    settings fixed here so that the same data always prints the same; the checksum sorts the rows'
+    hashes, so it needs no key and ignores the physical order a restore writes rows in.
+    """
+    for setting, value in (("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("extra_float_digits", "1"),
+                           ("IntervalStyle", "postgres"), ("bytea_output", "hex")):  # fmt: skip
+        conn.execute("SELECT set_config(%s, %s, false)", (setting, value))
     tables = conn.execute(
-        """SELECT c.relname,
-                  array_remove(array_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum)), NULL)
-           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
-           GROUP BY c.relname ORDER BY c.relname"""
+           ORDER BY c.relname"""
     ).fetchall()
+    query = sql.SQL(
+        "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM (SELECT md5(t::text) AS h FROM {} t) r"
+    )
     out = []
-    for table, keys in tables:
-        if keys:
-            key = sql.SQL("ROW({})::text").format(sql.SQL(", ").join(map(sql.Identifier, keys)))
-            query = sql.SQL("SELECT count(*), coalesce(md5(string_agg(md5({key}), '' ORDER BY {key})), '') FROM {t}")
-            count, checksum = conn.execute(query.format(key=key, t=sql.Identifier(table))).fetchone()  # type: ignore[misc]
-            out.append(TableCheck(table, int(count), checksum))
-        else:
-            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
-            out.append(TableCheck(table, int(row[0]) if row else 0, None))
+    for (table,) in tables:
+        count, checksum = conn.execute(query.format(sql.Identifier(table))).fetchone()  # type: ignore[misc]
+        out.append(TableCheck(table, int(count), checksum))
     return out
 
 
 def compare(expected: list[dict[str, Any]], actual: list[TableCheck]) -> list[dict[str, Any]]:
+    """Each expected table against what was restored: same row count and same whole-row checksum.
+
+    A manifest written before whole-row checksums has none: its tables are compared by row count.
+    """
     found = {t.table: t for t in actual}
     out = []
     for table in expected:
         got = found.get(table["table"])
-        match = got is not None and got.rows == table["rows"] and got.key_checksum == table["key_checksum"]
+        match = got is not None and got.rows == table["rows"]
+        if "checksum" in table:
+            match = match and got is not None and got.checksum == table["checksum"]
         out.append({"table": table["table"], "rows": table["rows"], "restored_rows": got.rows if got else None,
-                    "key_checksum": table["key_checksum"], "match": match})  # fmt: skip
+                    "checksum": table.get("checksum"), "match": match})  # fmt: skip
     return out
 
 

@@ -15,6 +15,7 @@ from sage_platform.ops.backup import (
     BackupError,
     apply_retention,
     backup_now,
+    compare,
     list_backups,
     manifest,
     retention_keep,
@@ -38,9 +39,44 @@ def test_backup_restores_and_verifies_table_by_table(platform, pg_server: str) -
     checks = restore(platform.settings, result.location, target)
     assert checks and all(c["match"] for c in checks)
     with psycopg.connect(platform.db.url) as source, psycopg.connect(target) as copy:
-        assert [(t.table, t.rows, t.key_checksum) for t in manifest(source)] == [
-            (t.table, t.rows, t.key_checksum) for t in manifest(copy)]  # fmt: skip
+        assert [(t.table, t.rows, t.checksum) for t in manifest(source)] == [
+            (t.table, t.rows, t.checksum) for t in manifest(copy)]  # fmt: skip
         assert copy.execute("SELECT count(*) FROM chunk_index").fetchone()[0] > 0  # the view came back too
+
+
+# One value changed in one row, its key kept: text, or one component of one vector by one millionth.
+CHANGES = {
+    "chunks": "UPDATE chunks SET text = text || '.' WHERE chunk_id = (SELECT min(chunk_id) FROM chunks)",
+    "embeddings": """UPDATE embeddings SET embedding = (
+                         SELECT (array_agg(CASE WHEN i = 1 THEN x + 1e-6 ELSE x END ORDER BY i))::vector
+                         FROM unnest(embedding::real[]) WITH ORDINALITY u(x, i))
+                     WHERE text_hash = (SELECT min(text_hash) FROM embeddings)""",
+}
+
+
+@pytest.mark.parametrize("table", sorted(CHANGES))
+def test_verification_catches_a_changed_value_that_keeps_its_key(platform, pg_server: str, table: str) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(platform.db.url) as source:
+        expected = [t.__dict__ for t in manifest(source)]
+    copy_url = create_database(pg_server)
+    result = backup_now(platform.settings, platform.db)
+    restore(platform.settings, result.location, copy_url)
+    with psycopg.connect(copy_url) as copy:
+        assert all(c["match"] for c in compare(expected, manifest(copy)))
+        change = CHANGES[table]
+        assert copy.execute(change).rowcount == 1
+        checks = {c["table"]: c for c in compare(expected, manifest(copy))}
+    assert [name for name, c in checks.items() if not c["match"]] == [table]
+    assert checks[table]["rows"] == checks[table]["restored_rows"]  # same keys, same count: only content differs
+
+
+def test_a_manifest_from_before_whole_row_checksums_is_compared_by_row_count(platform) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(platform.db.url) as conn:
+        current = manifest(conn)
+    legacy = [{"table": t.table, "rows": t.rows, "key_checksum": "from-an-older-release"} for t in current]
+    assert all(c["match"] for c in compare(legacy, current))
+    legacy[0]["rows"] += 1
+    assert [c["table"] for c in compare(legacy, current) if not c["match"]] == [current[0].table]
 
 
 def test_restore_refuses_a_non_empty_target_unless_forced(platform) -> None:  # type: ignore[no-untyped-def]

@@ -55,8 +55,8 @@ def test_backup_to_s3_then_restore_by_name(platform, endpoint: S3Endpoint, bucke
     checks = restore(settings, name, target)
     assert checks and all(c["match"] for c in checks)
     with psycopg.connect(platform.db.url) as source, psycopg.connect(target) as copy:
-        assert [(t.table, t.rows, t.key_checksum) for t in manifest(source)] == [
-            (t.table, t.rows, t.key_checksum) for t in manifest(copy)]  # fmt: skip
+        assert [(t.table, t.rows, t.checksum) for t in manifest(source)] == [
+            (t.table, t.rows, t.checksum) for t in manifest(copy)]  # fmt: skip
     with pytest.raises(BackupError, match="not empty"):
         restore(settings, result.location, target)  # the s3:// location works as well as the name
 

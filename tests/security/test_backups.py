@@ -25,9 +25,9 @@ def _with_password(url: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"postgres:{password}@{parts.netloc.rpartition('@')[2]}"))
 
 
-def _tables(url: str) -> list[tuple[str, int, str | None]]:
+def _tables(url: str) -> list[tuple[str, int, str]]:
     with psycopg.connect(url) as conn:
-        return [(t.table, t.rows, t.key_checksum) for t in manifest(conn)]
+        return [(t.table, t.rows, t.checksum) for t in manifest(conn)]
 
 
 def _databases(server: str, pattern: str) -> list[str]:
