@@ -1,8 +1,10 @@
 """A recording stand-in for an Elasticsearch cluster on loopback (none can run on these machines).
 
 It speaks just enough of the REST API for the official client: index creation, bulk, refresh,
-count, aliases, delete, and ``_search`` with exact cosine ``knn`` over what was bulk-loaded (so
-the indexer's recall check runs for real). Every request is recorded as (method, path, body).
+count, aliases, delete, and ``_search`` with approximate cosine ``knn`` over what was bulk-loaded,
+so the indexer's recall check runs for real: like Elasticsearch's HNSW, it examines only
+``num_candidates`` documents (those whose sign-bit hash is nearest the query's) and ranks them exactly,
+so a small ``num_candidates`` misses true neighbours. Every request is recorded as (method, path, body).
 Other searches answer with ``canned_hits``.
 """
 
@@ -33,6 +35,9 @@ class EsStub:
         return [body for m, path, body in self.requests if m == method and path.endswith(suffix)]
 
 
+_PLANES = np.random.default_rng(0).normal(size=(4096, 16)).astype(np.float32)  # sign-bit hash, 16 bits
+
+
 def _knn(documents: dict[str, dict[str, Any]], clause: dict[str, Any]) -> list[dict[str, Any]]:
     if not documents:
         return []
@@ -40,9 +45,13 @@ def _knn(documents: dict[str, dict[str, Any]], clause: dict[str, Any]) -> list[d
     matrix = np.array([documents[i]["embedding"] for i in ids], dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     query = np.asarray(clause["query_vector"], dtype=np.float32)
-    scores = (1 + matrix @ (query / np.linalg.norm(query))) / 2
-    order = np.argsort(-scores)[: clause["k"]]
-    return [{"_id": ids[i], "_score": float(scores[i]), "_source": documents[ids[i]]} for i in order]
+    query /= np.linalg.norm(query)
+    planes = _PLANES[: matrix.shape[1]]
+    codes, code = matrix @ planes > 0, query @ planes > 0
+    examined = np.argsort((codes != code).sum(axis=1), kind="stable")[: clause["num_candidates"]]
+    scores = (1 + matrix[examined] @ query) / 2
+    order = examined[np.argsort(-scores)[: clause["k"]]]
+    return [{"_id": ids[i], "_score": float((1 + matrix[i] @ query) / 2), "_source": documents[ids[i]]} for i in order]
 
 
 @contextmanager

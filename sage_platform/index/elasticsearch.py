@@ -169,16 +169,14 @@ class ElasticsearchIndexer:
             "SELECT embedding FROM embeddings WHERE model = %s ORDER BY md5(text_hash) LIMIT %s",
             (version.model, checks.sample_queries),
         ).fetchall()
-        rng = np.random.default_rng(0)
         exact_sql = sql.SQL(
             """SELECT e.embedding <=> %s FROM chunks c JOIN embeddings e ON e.model = %s AND e.text_hash = c.text_hash
                ORDER BY 1 LIMIT %s"""
         )
+        if not samples:
+            return 1.0
         hits = total = 0
-        for (vector,) in samples:
-            query = as_array(vector)
-            query = query + rng.normal(0, 0.3 / np.sqrt(len(query)), len(query)).astype(np.float32)
-            query /= np.linalg.norm(query)
+        for query in versions.gate_queries(np.stack([as_array(vector) for (vector,) in samples])):
             truth = [d for (d,) in conn.execute(exact_sql, (query, version.model, checks.k))]
             found = self.client.search(index=version.name, body=knn_body(query.tolist(), checks.k, checks.ef_search))
             # ES reports cosine as (1 + cos) / 2; back to distance 1 - cos.

@@ -224,7 +224,7 @@ def _build_indexes(conn: psycopg.Connection, version: IndexVersion, stats: Index
 
 
 def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) -> float:
-    """Mean recall@k of HNSW against exact search, on sample rows' vectors with a little noise.
+    """Mean recall@k of HNSW against exact search, on ``gate_queries`` made from sample rows.
 
     A neighbour counts as found when its distance is within the exact k-th distance, so ties
     between identical vectors (identical chunk texts) do not count as misses.
@@ -235,10 +235,7 @@ def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) ->
     ).fetchall()
     if not rows:
         return 1.0
-    rng = np.random.default_rng(0)
-    queries = np.stack([as_array(row[0]) for row in rows])
-    queries = queries + rng.normal(0, 0.3 / np.sqrt(queries.shape[1]), queries.shape).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    queries = versions.gate_queries(np.stack([as_array(row[0]) for row in rows]))
     search = sql.SQL("SELECT embedding <=> %s FROM {} ORDER BY embedding <=> %s LIMIT %s").format(name)
     hits = 0
     total = 0
@@ -246,11 +243,17 @@ def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) ->
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(checks.ef_search),))
         # The approximate side must go through the index: on a small table the planner would otherwise
         # scan it exactly, and the gate would measure exact search against itself.
+        # Both settings are set in each phase: inside a caller's transaction this block is a savepoint,
+        # whose SET LOCALs outlive it, so a second call would otherwise inherit "no index scans". And
+        # nothing is prepared: a prepared statement keeps its plan when the settings change, so the
+        # "exact" side would reuse the index scan and the gate would compare the index with itself.
         conn.execute("SET LOCAL enable_seqscan = off")
-        approximate = [[d for (d,) in conn.execute(search, (q, q, checks.k))] for q in queries]
+        conn.execute("SET LOCAL enable_indexscan = on")
+        approximate = [[d for (d,) in conn.execute(search, (q, q, checks.k), prepare=False)] for q in queries]
         conn.execute("SET LOCAL enable_seqscan = on")
         conn.execute("SET LOCAL enable_indexscan = off")
-        exact = [[d for (d,) in conn.execute(search, (q, q, checks.k))] for q in queries]
+        exact = [[d for (d,) in conn.execute(search, (q, q, checks.k), prepare=False)] for q in queries]
+        conn.execute("SET LOCAL enable_indexscan = on")
     for found, truth in zip(approximate, exact, strict=True):
         if not truth:
             continue

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -95,3 +96,15 @@ def check_results(
     if measured < min_recall:
         return results, f"recall@{k} {measured:.3f} against exact search is below {min_recall}"
     return results, None
+
+
+def gate_queries(vectors: np.ndarray) -> np.ndarray:
+    """Queries for a recall check, made from stored vectors: each is the normalised midpoint of two of
+    them, plus noise. A stored vector plus a little noise has itself as an easy nearest neighbour; a
+    midpoint, like a real question, lies between documents, where an approximate search goes wrong."""
+    rng = np.random.default_rng(0)
+    partners = vectors[rng.permutation(len(vectors))]
+    queries = vectors + partners
+    queries = queries + rng.normal(0, 0.3 / np.sqrt(vectors.shape[1]), vectors.shape).astype(np.float32)
+    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    return np.asarray(queries / np.where(norms == 0, 1, norms), dtype=np.float32)

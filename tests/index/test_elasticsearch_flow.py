@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sage_platform.config import Settings
-from sage_platform.index import IndexChecks
+from sage_platform.index import IndexCheckFailed, IndexChecks
 from sage_platform.index.elasticsearch import ElasticsearchIndexer, es_client
 from sage_platform.index.es_bodies import ALIAS, rrf_body
 from sage_platform.pipeline import build_indexes
@@ -81,3 +81,24 @@ def test_retriever_sends_the_rrf_body_and_reads_hits(platform: Platform) -> None
         for mode, key in (("bm25", "query"), ("knn", "knn")):
             ElasticsearchRetriever(client, platform.embedder, mode=mode).search("chunking", k=2)
             assert key in es.bodies("POST", f"/{ALIAS}/_search")[-1]
+
+
+def test_the_recall_gate_refuses_an_index_whose_search_misses_neighbours(pg_server: str, tmp_path: Path) -> None:
+    """The stand-in's knn examines only num_candidates documents: 10 of ~100 misses true neighbours."""
+    platform = indexed_platform(pg_server, tmp_path, 40)
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    try:
+        with elasticsearch_stub() as es:
+            indexer = ElasticsearchIndexer(es_client(Settings(elasticsearch_url=es.url)), platform.db)
+            good = indexer.sync(model=model, dim=dim, checks=IndexChecks(sample_queries=50, ef_search=1000))
+            assert good.checks["recall@10"] == 1.0 and good.rows > 80
+            with pytest.raises(IndexCheckFailed, match=r"recall@10 0\.\d+ against exact search is below 0\.95"):
+                indexer.rebuild(model=model, dim=dim, checks=IndexChecks(sample_queries=50, ef_search=10))
+            assert es.aliases[ALIAS] == {f"sage-chunks-{good.version}"}  # readers stay on the good index
+            with platform.db.connect() as conn:
+                failed = conn.execute(
+                    "SELECT (checks->>'recall@10')::float FROM index_versions WHERE status = 'failed'"
+                ).fetchone()
+            assert failed is not None and failed[0] < 0.9
+    finally:
+        platform.db.close()

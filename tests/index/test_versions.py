@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from sage_platform.index import IndexCheckFailed, IndexChecks, rebuild_pgvector_index, rollback_pgvector_index
+from sage_platform.config import Settings
+from sage_platform.index import (
+    IndexCheckFailed,
+    IndexChecks,
+    measure_recall,
+    rebuild_pgvector_index,
+    rollback_pgvector_index,
+)
+from sage_platform.index.versions import check_results
 from sage_platform.pipeline import build_indexes
 from sage_platform.platform import Platform
 from tests.conftest import indexed_platform, pubmedqa_items
@@ -70,6 +78,34 @@ def test_a_failed_check_leaves_the_live_index_untouched(platform: Platform) -> N
         failure = conn.execute("SELECT checks->>'failure' FROM index_versions WHERE version = 2").fetchone()[0]  # type: ignore[index]
     assert "below 1.01" in failure
     assert platform.retriever_named("dense").search("patients", k=2)
+
+
+def test_the_recall_gate_measures_a_corrupt_hnsw_index_as_bad(platform: Platform) -> None:
+    """An HNSW index left stale while every row's vector moved to another row: its searches return
+    wrong neighbours, and the gate (at the default, allowed threshold) says so; a sound copy passes."""
+    with platform.db.connect() as conn:
+        for table in ("sound", "corrupt"):
+            conn.execute(f"CREATE TABLE {table} AS SELECT chunk_id, embedding FROM chunk_index")  # noqa: S608
+            conn.execute(f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops)")
+        conn.commit()
+        conn.execute("UPDATE pg_index SET indisready = false WHERE indexrelid = 'corrupt_hnsw'::regclass")
+        conn.commit()
+        conn.execute(
+            """UPDATE corrupt c SET embedding = s.next FROM (
+                   SELECT chunk_id, coalesce(lead(embedding) OVER w, first_value(embedding) OVER w) AS next
+                   FROM corrupt WINDOW w AS (ORDER BY md5(chunk_id))) s
+               WHERE s.chunk_id = c.chunk_id"""
+        )
+        conn.execute("UPDATE pg_index SET indisready = true WHERE indexrelid = 'corrupt_hnsw'::regclass")
+        conn.commit()
+        checks = IndexChecks()
+        assert checks.min_recall == Settings().index_min_recall  # the threshold users get
+        sound = measure_recall(conn, "sound", checks)
+        corrupt = measure_recall(conn, "corrupt", checks)
+    assert sound >= checks.min_recall
+    assert corrupt < 0.5
+    _, failure = check_results(10, 10, lambda: corrupt, min_recall=checks.min_recall, k=checks.k)
+    assert failure is not None and "below 0.95" in failure
 
 
 def test_incremental_sync_after_an_edit_touches_only_the_difference(platform: Platform, tmp_path: Path) -> None:
