@@ -4,7 +4,9 @@
 platform's own splitter), every one embedded with the local model (cached in bench/.cache), and the
 top-up vectors drawn around those real ones. 1,000 queries: the first words of random real chunks.
 Prints, and writes to bench/results/retrieval.json, for each method: p50/p99 latency of top-10,
-recall@10 of dense against exact kNN, and the HNSW build time against a bare CREATE INDEX.
+recall@10 against exact kNN (dense), known-item nDCG@10 and recall@10 (every method: the relevant
+chunks are the one the query was cut from and its top-up copies), and the HNSW build time against a
+bare CREATE INDEX. Labelled-question quality (PubMedQA, the sample golden set) is bench/retrieval_quality.py.
 Query embedding time is reported separately: latencies are for the search itself.
 
     .venv/bin/python bench/retrieval.py [--rows 100000] [--embedded 0] [--queries 1000]
@@ -21,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -36,7 +39,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def timed(fn: Callable[[int], object], n: int) -> tuple[list[float], list[object]]:
+def timed(fn: Callable[[int], Any], n: int) -> tuple[list[float], list[Any]]:
     latencies, results = [], []
     for i in range(n):
         began = time.perf_counter()
@@ -179,6 +182,13 @@ def main() -> None:
     query_embed_ms = (time.perf_counter() - began) * 1000 / len(texts)
     exact_order = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :10]
     exact = [[ids[j] for j in row] for row in exact_order]
+    known = [[ids[j] for j in range(pick, args.rows, real_rows)] for pick in picks]  # the source and its copies
+
+    def known_item(found: list[list[str]]) -> dict[str, float]:
+        from sage_platform.evaluation.retrieval_metrics import ndcg_at_k, recall_at_k
+
+        return {"known_item_ndcg@10": round(ndcg_at_k(found, known, 10), 4),
+                "known_item_recall@10": round(recall_at_k(found, known, 10), 4)}  # fmt: skip
 
     results: dict[str, object] = {
         "rows": args.rows, "real_chunks": real_rows, "embedded_real_chunks": len(real_vectors),
@@ -199,28 +209,41 @@ def main() -> None:
                 "SELECT id FROM bare ORDER BY embedding <=> %s LIMIT 10", (query_vectors[i],))],
             args.queries,
         )  # fmt: skip
-        results[f"bare_pgvector_ef{ef}"] = {**summary(lat), "recall@10": round(recall(found, exact), 4)}  # type: ignore[arg-type]
+        results[f"bare_pgvector_ef{ef}"] = {
+            **summary(lat),
+            "recall@10": round(recall(found, exact), 4),  # type: ignore[arg-type]
+            **known_item(found),
+        }  # type: ignore[arg-type]
         dense = DenseRetriever(db, embedder, ef_search=ef)
         dense.search_vector(query_vectors[0], 10)  # warm the pool
         lat, hits = timed(lambda i, dense=dense: dense.search_vector(query_vectors[i], 10), args.queries)  # type: ignore[misc]
         found = [[h.chunk_id for h in hs] for hs in hits]  # type: ignore[attr-defined]
-        results[f"dense_ef{ef}"] = {**summary(lat), "recall@10": round(recall(found, exact), 4)}
-    lat, _ = timed(
-        lambda i: bare_conn.execute(
-            "SELECT chunk_id FROM chunk_index, websearch_to_tsquery('english', %s) q WHERE tsv @@ q"
-            " ORDER BY ts_rank(tsv, q) DESC LIMIT 10", (texts[i],)).fetchall(),
-        args.queries,
-    )  # fmt: skip
-    results["bare_ranked_full_text"] = summary(lat)
+        results[f"dense_ef{ef}"] = {**summary(lat), "recall@10": round(recall(found, exact), 4), **known_item(found)}
+    # Bare ranked full text: every word required (websearch), or any word (as our sparse side matches).
+    every_word = "SELECT chunk_id FROM chunk_index, websearch_to_tsquery('english', %s) q WHERE tsv @@ q"
+    any_word = ("SELECT chunk_id FROM chunk_index, replace(plainto_tsquery('english', %s)::text, '&', '|')::tsquery q"
+                " WHERE tsv @@ q")  # fmt: skip
+    for name, statement in (("bare_ranked_full_text", every_word), ("bare_ranked_full_text_any_word", any_word)):
+        lat, rows_found = timed(
+            lambda i, s=statement + " ORDER BY ts_rank(tsv, q) DESC LIMIT 10": [
+                r[0] for r in bare_conn.execute(s, (texts[i],))],
+            args.queries,
+        )  # fmt: skip
+        results[name] = {**summary(lat), **known_item(rows_found)}  # type: ignore[arg-type]
     sparse = SparseRetriever(db, max_candidates=settings.sparse_max_candidates)
-    lat, _ = timed(lambda i: sparse.search(texts[i], 10), args.queries)
-    results["sparse"] = summary(lat)
-    hybrid = HybridRetriever(
-        db, embedder, dense_depth=settings.hybrid_dense_depth, sparse_depth=settings.hybrid_sparse_depth,
-        max_candidates=settings.sparse_max_candidates, ef_search=settings.hnsw_ef_search,
-    )  # fmt: skip
-    lat, _ = timed(lambda i: hybrid.search_with_vector(texts[i], query_vectors[i], 10), args.queries)
-    results["hybrid"] = summary(lat)
+    sparse.search(texts[0], 10)  # warm
+    lat, hits = timed(lambda i: sparse.search(texts[i], 10), args.queries)
+    results["sparse"] = {**summary(lat), **known_item([[h.chunk_id for h in hs] for hs in hits])}  # type: ignore[attr-defined]
+    for fusion in ("convex", "rrf"):
+        hybrid = HybridRetriever(
+            db, embedder, dense_depth=settings.hybrid_dense_depth, sparse_depth=settings.hybrid_sparse_depth,
+            max_candidates=settings.sparse_max_candidates, ef_search=settings.hnsw_ef_search, fusion=fusion,
+            dense_weight=settings.hybrid_dense_weight,
+        )  # fmt: skip
+        hybrid.search_with_vector(texts[0], query_vectors[0], 10)  # warm
+        lat, hits = timed(lambda i, h=hybrid: h.search_with_vector(texts[i], query_vectors[i], 10), args.queries)  # type: ignore[misc]
+        found = [[h.chunk_id for h in hs] for hs in hits]  # type: ignore[attr-defined]
+        results["hybrid" if fusion == "convex" else "hybrid_rrf"] = {**summary(lat), **known_item(found)}
     lat, _ = timed(lambda i: hybrid.search(texts[i], 10), min(args.queries, 200))
     results["hybrid_with_query_embedding"] = summary(lat)
     bare_conn.close()

@@ -44,11 +44,10 @@ Search = Callable[[str, np.ndarray], list[str]]
 
 
 def documents(hits: Sequence[Any]) -> list[str]:
-    """Chunk hits to distinct document ids, best first."""
-    seen: dict[str, None] = {}
-    for hit in hits:
-        seen.setdefault(hit.doc_id, None)
-    return list(seen)
+    """Chunk hits to distinct document ids, best first (as the evaluation ranks them)."""
+    from sage_platform.retrieval.types import ranked_doc_ids
+
+    return ranked_doc_ids(hits, 10)
 
 
 def scores(search: Search, questions: list[tuple[str, list[str], np.ndarray]]) -> dict[str, float]:
@@ -151,7 +150,9 @@ def main() -> None:
             "tuning_half": tuned,
             "chosen_hybrid": chosen,
             "held_out_half": {name: scores(pubmed_methods[name], held_out) for name in dict.fromkeys(reported)},
-            "sample_golden_set": {name: scores(sample_methods[name], sample_questions) for name in dict.fromkeys(reported)},
+            "sample_golden_set": {
+                name: scores(sample_methods[name], sample_questions) for name in dict.fromkeys(reported)
+            },
         }
     finally:
         stop_embedded_server(work / "pg")

@@ -1,11 +1,14 @@
 """A real MCP tool server, built with the official ``mcp`` SDK, for the agent server's tests.
 
-Tools: ``add(a, b)``, ``echo(text)`` and ``explode()`` (always raises). Serve it over streamable
+Tools: ``add(a, b)``, ``echo(text)``, ``explode()`` (always raises) and ``meet(group, parties)``, which
+returns only when ``parties`` calls of the same group are in progress at once (so a caller that runs
+tool calls one after another gets "alone" after ``MEET_TIMEOUT_S``). Serve it over streamable
 HTTP on loopback with ``mcp_http_server()``, or over stdio with ``python -m tests.mcp_tool_server``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -27,6 +30,25 @@ def add(a: int, b: int) -> int:
 def echo(text: str) -> str:
     """Return the text unchanged."""
     return text
+
+
+MEET_TIMEOUT_S = 10.0
+_arrived: dict[str, int] = {}
+_everyone_here: dict[str, asyncio.Event] = {}
+
+
+@tools.tool()
+async def meet(group: str, parties: int) -> str:
+    """Wait until ``parties`` calls of ``group`` are running at the same time."""
+    _arrived[group] = _arrived.get(group, 0) + 1
+    event = _everyone_here.setdefault(group, asyncio.Event())
+    if _arrived[group] >= parties:
+        event.set()
+    try:
+        await asyncio.wait_for(event.wait(), MEET_TIMEOUT_S)
+    except TimeoutError:
+        return f"alone: {_arrived[group]} of {parties} arrived"
+    return f"met: {parties} at once"
 
 
 @tools.tool()

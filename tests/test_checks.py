@@ -89,4 +89,19 @@ def test_report_chart_and_summary(settings: Settings) -> None:
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and meta["chart_path"] == str(chart)
     assert meta["chart"].startswith("![score distribution](data:image/png;base64,")
     assert "| recall@5 |" in meta["summary"] and meta["worst_questions"].count("\n") >= 11
-    assert 0.0 <= meta["accuracy"] <= 1.0 and "label_coverage" in meta
+    # Accuracy and coverage recomputed from the stored answers and the golden labels.
+    from sage_platform.db import Database
+    from sage_platform.evaluation.labels import label_from_answer
+
+    db = Database.from_settings(settings, migrate=False)
+    try:
+        with db.connect() as conn:
+            rows = conn.execute(
+                "SELECT a.answer, q.label FROM rag_answers a JOIN eval_questions q ON q.question_id = a.question_id"
+            ).fetchall()
+    finally:
+        db.close()
+    said = [(label_from_answer(answer), label) for answer, label in rows]
+    assert len(said) == 10
+    assert meta["accuracy"] == pytest.approx(sum(p == g for p, g in said) / len(said))
+    assert meta["label_coverage"] == pytest.approx(sum(p is not None for p, _ in said) / len(said))

@@ -41,7 +41,10 @@ def test_report_prints_the_last_evaluation(settings: Settings, capsys: pytest.Ca
         assert metric in out
     assert main(["report", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["settings"]["questions"] == 12 and 0.0 <= report["recall@1"] <= 1.0
+    assert report == json.loads((settings.reports_dir / "evaluation.json").read_text())  # the last one, whole
+    assert report["settings"]["questions"] == 12
+    for metric in ("bleu", "rougeL", "f1", "recall@5", "mrr@10"):  # the table shows the report's own values
+        assert f"  {metric:<12} {report[metric]:10.4f}\n" in out, metric
 
 
 def test_doctor_gives_a_verdict_for_each_part(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -55,8 +55,24 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
 
     report = json.loads((settings.reports_dir / "evaluation.json").read_text())
     assert set(HEADLINE_METRICS) <= set(report) and report["settings"]["questions"] == 24
-    assert report["recall@10"] >= report["recall@5"] >= report["recall@1"]
-    assert report["recall@5"] > 0.5  # three documents, so retrieval has to find the right one
+    # The report's retrieval figures are what the configured retriever gives, recomputed here question by
+    # question; and it finds the right one of three documents first far more often than chance (1/3).
+    from sage_platform.evaluation import retrieval_metrics as rm
+    from sage_platform.platform import Platform
+    from sage_platform.retrieval.types import ranked_doc_ids
+
+    golden = [json.loads(line) for line in settings.eval_set.read_text().splitlines()]
+    platform = Platform(settings)
+    try:
+        retriever = platform.retriever_named(settings.retriever)
+        hits = retriever.search_many([q["question"] for q in golden], k=30)  # as rag_answers asks
+        ranked = [ranked_doc_ids(question_hits, 10) for question_hits in hits]
+    finally:
+        platform.db.close()
+    relevant = [q["relevant_doc_ids"] for q in golden]
+    assert report["recall@1"] == pytest.approx(rm.recall_at_k(ranked, relevant, 1))
+    assert report["mrr@10"] == pytest.approx(rm.mrr_at_k(ranked, relevant, 10))
+    assert report["recall@1"] >= 0.75, report["recall@1"]
     plotted = metadata(first, "evaluation_report")
     assert plotted["recall@5"] == pytest.approx(report["recall@5"])
     assert "extractive" in plotted["answerer"]

@@ -73,7 +73,8 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
             ("eval_questions",), ("rag_answers",), ("evaluation_report",),
         }  # fmt: skip
         report = json.loads((tmp_path / "data" / "reports" / "evaluation.json").read_text())
-        assert report["recall@10"] > 0.5  # the shipped golden set over the shipped docs
+        # The shipped golden set over the five shipped docs: chance would put the right one first 1 time in 5.
+        assert report["settings"]["questions"] == 30 and report["recall@1"] >= 0.8, report["recall@1"]
 
         children = psutil.Process(child.pid).children(recursive=True)
         assert any("dagster" in " ".join(c.cmdline()) for c in children)

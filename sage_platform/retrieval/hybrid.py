@@ -14,7 +14,7 @@ An optional reranker sees every fused candidate, not only the final k.
 
 Usage::
 
-    retriever = HybridRetriever(db, embedder, dense_depth=50, sparse_depth=50, fusion="convex", dense_weight=0.5)
+    retriever = HybridRetriever(db, embedder, dense_depth=50, sparse_depth=50, fusion="convex", dense_weight=0.8)
     hits = retriever.search("content-defined chunking", k=10, filters={"metadata.lang": "en"})
 """
 
@@ -47,12 +47,12 @@ class HybridRetriever:
         *,
         dense_depth: int = 50,
         sparse_depth: int = 50,
-        max_candidates: int = 1000,
+        max_candidates: int = 200,
         ef_search: int = 100,
         reranker: Reranker | None = None,
         default_config: str = DEFAULT_CONFIG,
         fusion: str = "convex",
-        dense_weight: float = 0.5,
+        dense_weight: float = 0.8,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")

@@ -14,7 +14,7 @@ times ``max_candidates`` of them).
 
 Usage::
 
-    retriever = SparseRetriever(db, max_candidates=1000)
+    retriever = SparseRetriever(db, max_candidates=200)
     hits = retriever.search("incremental ingestion", k=10)
 """
 
@@ -106,7 +106,7 @@ def sparse_params(
 class SparseRetriever:
     name = "sparse"
 
-    def __init__(self, db: Database, *, max_candidates: int = 1000, default_config: str = DEFAULT_CONFIG) -> None:
+    def __init__(self, db: Database, *, max_candidates: int = 200, default_config: str = DEFAULT_CONFIG) -> None:
         self.db = db
         self.max_candidates = max_candidates
         self.default_config = default_config

@@ -75,6 +75,12 @@ def test_equally_relevant_memories_come_newest_first(mcp_url: str) -> None:
 
 
 def test_twenty_concurrent_retries_store_one_memory(mcp_url: str, memory: MemoryService) -> None:
+    """The retries really overlap: the test holds the save's lock until several of them wait on it at once."""
+    import threading
+    import time
+
+    import psycopg
+
     async def body(session: ClientSession) -> list[Any]:
         call = {"user_input": "retry me", "assistant_response": "once", "session_id": "r", "idempotency_key": "k-1"}
         results = await asyncio.gather(*(session.call_tool("save_conversation", call) for _ in range(20)))
@@ -82,7 +88,23 @@ def test_twenty_concurrent_retries_store_one_memory(mcp_url: str, memory: Memory
         again = [await session.call_tool("save_conversation", no_key) for _ in range(3)]
         return [payload(r) for r in (*results, *again)]
 
-    results = with_client(mcp_url, body)
+    outcome: dict[str, Any] = {}
+    waiting = 0
+    with psycopg.connect(memory.store.db.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended('key:default/r:k-1', 0))")
+        client = threading.Thread(target=lambda: outcome.update(results=with_client(mcp_url, body)))
+        client.start()
+        deadline = time.monotonic() + 60
+        while waiting < 2 and client.is_alive() and time.monotonic() < deadline:
+            row = holder.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                " AND datname = current_database()"
+            ).fetchone()
+            waiting = int(row[0]) if row else 0
+        holder.execute("SELECT pg_advisory_unlock_all()")
+    client.join(60)
+    assert waiting >= 2, f"only {waiting} save(s) waited on the lock at once: the retries did not overlap"
+    results = outcome["results"]
     assert len({r["memory_id"] for r in results[:20]}) == 1
     assert sum(r["created"] for r in results[:20]) == 1
     assert {r["duplicate_of"] for r in results[:20] if not r["created"]} == {"idempotency_key"}

@@ -74,7 +74,16 @@ def test_sql_metacharacters_in_queries_and_filters_are_harmless(
     search_corpus: SearchCorpus, name: str, attack: str
 ) -> None:
     retriever = search_corpus.platform.retriever_named(name)
-    retriever.search(attack, k=5)
+    hits = retriever.search(attack, k=5)
+    with search_corpus.platform.db.connect() as conn:
+        stored = dict(conn.execute("SELECT chunk_id, text FROM chunk_index").fetchall())
+    # Whatever the words matched are real chunks with their real text and metadata: no row came from the
+    # injected SQL (a UNION'd row would carry '{}' metadata and score 1).
+    assert all(stored.get(h.chunk_id) == h.text and {"source", "position", "language"} <= set(h.metadata) for h in hits)
+    assert hits == retriever.search(attack, k=5)
+    if name == "dense":  # the attack is only text to embed: the same neighbours as its vector's
+        vector = search_corpus.platform.embedder.embed([attack])[0]
+        assert [h.chunk_id for h in hits] == [h.chunk_id for h in retriever.search_vector(vector, 5, query=attack)]  # type: ignore[attr-defined]
     assert retriever.search("patients", k=3, filters={"doc_id": attack}) == []
     assert retriever.search("patients", k=3, filters={"metadata.category": attack}) == []
     with search_corpus.platform.db.connect() as conn:

@@ -56,6 +56,14 @@ def test_parallel_tool_calls_and_a_failing_tool(server: AgentClient, mcp_url: st
     assert messages[-3]["type"] == "final_answer"  # the loop went on after the failures
 
 
+def test_tool_calls_of_one_turn_run_at_the_same_time(server: AgentClient, mcp_url: str) -> None:
+    """Each ``meet`` call returns only once all three are in progress together."""
+    server.post("/api/mcp/add", {"name": "calc", "url": mcp_url})
+    call = '[[tool:calc__meet {"group": "turn-1", "parties": 3}]]'
+    messages = server.stream(f"{call} {call} {call} go")
+    assert [r["result"] for r in _results(messages)] == ["met: 3 at once"] * 3
+
+
 def test_a_server_that_is_down_is_marked_unavailable_and_the_rest_still_work(
     server: AgentClient, llm: ChatStub
 ) -> None:
