@@ -7,8 +7,8 @@ from psycopg.types.json import Jsonb
 
 from sage_platform.chunking import chunk_id
 from sage_platform.db import Database
+from sage_platform.db.copy_binary import vector_rows_pieces
 from sage_platform.hashing import text_hash
-from sage_platform.index import vector_rows_pieces
 from sage_platform.text_search import searchable_text, text_search_config
 
 

@@ -69,7 +69,7 @@ def compare_copy(db, vectors: np.ndarray, rounds: int = 5) -> tuple[float, float
     """Rows/s of bare psycopg binary COPY (row by row, C-accelerated) and of our piecewise numpy
     payload, into fresh unlogged tables (the pipeline stages into a temp table, also unlogged);
     rounds alternate which goes first; the median of each."""
-    from sage_platform.index.copy_binary import vector_rows_pieces
+    from sage_platform.db.copy_binary import vector_rows_pieces
 
     keys = [f"{i:064x}" for i in range(len(vectors))]
     vectors = np.asarray(vectors, dtype=np.float32)

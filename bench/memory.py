@@ -81,8 +81,8 @@ def build_memories(count: int, embedder: Any) -> tuple[list[tuple[str, str, str]
 
 
 def bulk_load(db: Any, store: Any, rows: list[tuple[str, str, str]], vectors: np.ndarray) -> float:
+    from sage_platform.db.copy_binary import vector_rows_pieces
     from sage_platform.identity import DEFAULT_USER
-    from sage_platform.index import vector_rows_pieces
 
     began = time.perf_counter()
     ids = [hashlib.md5(str(i).encode()).hexdigest() for i in range(len(rows))]

@@ -1,6 +1,7 @@
 """A small OpenAI-compatible server on loopback: the stand-in for LLMs and embedding APIs.
 
-- ``POST /v1/embeddings`` returns deterministic vectors derived from each input's hash;
+- ``POST /v1/embeddings`` returns deterministic vectors derived from each input's hash, listed in
+  reverse order (the API promises an ``index`` on each item, not the order);
 - ``POST /v1/chat/completions`` answers with the first context passage's document id and
   the question, so tests can see the prompt really carried the retrieved context.
 Every request body is recorded in ``requests``.
@@ -51,7 +52,7 @@ def openai_stub() -> Iterator[StubServer]:
                     "model": body["model"],
                     "data": [
                         {"object": "embedding", "index": i, "embedding": stub_vector(t)} for i, t in enumerate(inputs)
-                    ],
+                    ][::-1],
                     "usage": {"prompt_tokens": 0, "total_tokens": 0},
                 }
             elif self.path.endswith("/chat/completions"):

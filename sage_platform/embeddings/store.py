@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
+from sage_platform.db.copy_binary import vector_rows_pieces
 from sage_platform.embeddings.base import Embedder
-from sage_platform.index.copy_binary import vector_rows_pieces
 
 TEXTS_PER_COMMIT = 256
 

@@ -1,6 +1,5 @@
-"""Search indexes: versioned pgvector tables (HNSW + full text), Elasticsearch, binary COPY."""
+"""Search indexes: versioned pgvector tables (HNSW + full text, with a BM25 lexicon), Elasticsearch."""
 
-from sage_platform.index.copy_binary import vector_rows_pieces
 from sage_platform.index.pgvector import (
     LIVE_VIEW,
     IndexCheckFailed,
@@ -23,5 +22,4 @@ __all__ = [
     "rebuild_pgvector_index",
     "rollback_pgvector_index",
     "sync_pgvector_index",
-    "vector_rows_pieces",
 ]
