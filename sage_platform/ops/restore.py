@@ -27,9 +27,10 @@ from psycopg import sql
 from sage_platform.config import Settings
 from sage_platform.db.urls import database_name, libpq_url, with_database
 from sage_platform.hashing import file_sha256
-from sage_platform.ops.backup import RESTORE_ENV, RESTORE_JOBS, compare, manifest
+from sage_platform.ops.backup import RESTORE_ENV, RESTORE_JOBS
 from sage_platform.ops.pgtools import run_pg_tool
 from sage_platform.ops.storage import BackupError, backup_storage
+from sage_platform.ops.verify import compare, manifest
 
 __all__ = ["restore"]
 
