@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LOCK := requirements.lock
 STAMP := $(VENV)/.sage-installed
 
-.PHONY: install lock test-tools run test lint check-dagster bench-ingest clean
+.PHONY: install lock test-tools run test lint check-dagster mutation bench-ingest clean
 
 $(STAMP): $(LOCK) pyproject.toml scripts/install
 	./scripts/install $(VENV) $(PYTHON)
@@ -31,6 +31,13 @@ run: install
 # Lint and the dagster CLI first (they fail fast), then the suite; CI runs exactly this.
 test: install test-tools lint check-dagster
 	$(PY) -m pytest -q
+
+# Mutation testing of the modules listed under [tool.mutmut] in pyproject.toml; scores per module,
+# failing under 80% (docs/testing.md: about 25 minutes on 2 cores; not part of `make test`).
+mutation: install
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(PY) scripts/mutation-report
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     hybrid_fusion: Literal["convex", "rrf"] = Field(
         "convex", description="convex (weighted similarity + normalised BM25) or rrf (reciprocal rank fusion)."
     )
-    hybrid_dense_weight: float = Field(0.8, ge=0, le=1, description="Weight of cosine similarity in convex fusion.")
+    hybrid_dense_weight: float = Field(0.5, ge=0, le=1, description="Weight of cosine similarity in convex fusion.")
     sparse_max_candidates: int = Field(
         200, gt=0, description="Full-text matches scored by BM25 per query, rarest words first; bounds common words."
     )

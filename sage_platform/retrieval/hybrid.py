@@ -14,7 +14,7 @@ An optional reranker sees every fused candidate, not only the final k.
 
 Usage::
 
-    retriever = HybridRetriever(db, embedder, dense_depth=50, sparse_depth=50, fusion="convex", dense_weight=0.8)
+    retriever = HybridRetriever(db, embedder, dense_depth=50, sparse_depth=50, fusion="convex", dense_weight=0.5)
     hits = retriever.search("content-defined chunking", k=10, filters={"metadata.lang": "en"})
 """
 
@@ -52,7 +52,7 @@ class HybridRetriever:
         reranker: Reranker | None = None,
         default_config: str = DEFAULT_CONFIG,
         fusion: str = "convex",
-        dense_weight: float = 0.8,
+        dense_weight: float = 0.5,
     ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
