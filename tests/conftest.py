@@ -96,8 +96,10 @@ def settings(env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-def db(settings: Settings) -> Database:
-    return Database.from_settings(settings)
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database.from_settings(settings)
+    yield database
+    database.close()
 
 
 def pubmedqa_items(count: int) -> list[tuple[str, dict]]:

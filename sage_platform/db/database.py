@@ -77,10 +77,13 @@ class Database:
         )
 
     def close(self) -> None:
-        """Close the read pool if one was opened."""
+        """Close the read pool and the migration engine, if they were opened."""
         pool = self.__dict__.pop("pool", None)
         if pool is not None:
             pool.close()
+        engine = self.__dict__.pop("engine", None)
+        if engine is not None:
+            engine.dispose()
 
     @cached_property
     def engine(self) -> Engine:
@@ -89,7 +92,12 @@ class Database:
     def migrate(self) -> None:
         from sage_platform.db.migrate import upgrade
 
-        upgrade(self)
+        try:
+            upgrade(self)
+        finally:  # migrations run once per process: no pooled connection is kept for them
+            engine = self.__dict__.pop("engine", None)
+            if engine is not None:
+                engine.dispose()
 
 
 def _configure_reader(conn: psycopg.Connection) -> None:

@@ -50,9 +50,7 @@ def test_cjk_on_either_side_tokenizes_by_character_and_ignores_case() -> None:
     assert rouge(["大熊猫"], [["大熊"]])["rouge1"] == pytest.approx(0.8)
     assert rouge(["Python很好"], [["python很好"]])["rouge1"] == pytest.approx(1.0)
     assert corpus_bleu(["大熊猫吃竹子"], [["大熊猫吃竹子"]]) == pytest.approx(100.0)
-    assert (
-        corpus_bleu(["大熊猫吃竹子"], [["大熊猫喜欢吃竹子"]])
-    )
+    assert corpus_bleu(["大熊猫吃竹子"], [["大熊猫喜欢吃竹子"]])
 
 
 def test_english_answers_drop_only_ascii_punctuation_like_squad() -> None:
