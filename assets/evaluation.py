@@ -74,7 +74,7 @@ def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> Mat
             "chunker": platform.splitter.fingerprint,
             "corpus_dir": str(settings.corpus_dir),
             "eval_set": str(settings.eval_set),
-            "dagster_run_id": context.run_id,
+            "dagster_run_id": context.run.run_id,
         },
     )
     summary = markdown_table(["metric", "score"], [(name, f"{report.scores[name]:.4f}") for name in HEADLINE_METRICS])

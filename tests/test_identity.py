@@ -110,3 +110,26 @@ def test_answers_are_cached_for_the_cache_time_and_the_cache_is_bounded(db: Data
         assert ring.identify(f"wrong-{i}") is None
     assert ring.cached_entries() == 3  # the oldest answers went first
     assert ring.identify(issued.secret) is None  # evicted, so looked up again: revoked
+
+
+def test_a_key_may_contain_equals_signs_and_admin_keys_may_be_listed_users() -> None:
+    ring = _ring(None, api_keys="alice=abc==,bob=k-b", admin_keys="k-b, k-root ,k-root2")
+    assert ring.identify("abc==") == Identity("alice")  # base64 padding stays part of the key
+    assert ring.identify("k-b") == Identity("bob", admin=True)  # a listed user whose key is an admin key
+    assert ring.identify("k-root") == ring.identify("k-root2") == Identity("admin", admin=True)
+
+
+def test_an_issued_key_says_what_it_is(db: Database) -> None:
+    issued = issue_key(db, "dana", audience="mcp", admin=False)
+    assert (issued.user_id, issued.admin, issued.audience) == ("dana", False, "mcp")
+    assert len(issued.key_id) == len("k_") + 12 and len(issued.secret) >= len("sage_") + 40
+    admin = issue_key(db, "erin", admin=True)
+    assert (admin.admin, admin.audience) == (True, "api")
+
+
+def test_whether_any_key_is_configured_is_re_read_after_the_cache_time(db: Database) -> None:
+    cached = KeyRing({}, db, audience="api", cache_seconds=3600)
+    fresh = KeyRing({}, db, audience="api", cache_seconds=0)
+    assert not cached.configured() and not fresh.configured()
+    issue_key(db, "fay")
+    assert fresh.configured() and not cached.configured()  # the cached answer holds for an hour

@@ -27,7 +27,7 @@ def test_tool_call_round_trip_through_mcp(server: AgentClient, mcp_url: str, llm
     added = server.post("/api/mcp/add", {"name": "calc", "protocol": "streamable_http", "url": mcp_url})
     assert added.status_code == 201, added.text
     assert added.json()["status"] == "connected"
-    assert {t["name"] for t in added.json()["tools"]} == {"calc__add", "calc__echo", "calc__explode"}
+    assert {t["name"] for t in added.json()["tools"]} == {"calc__add", "calc__echo", "calc__explode", "calc__meet"}
 
     messages = server.stream('[[tool:calc__add {"a": 2, "b": 40}]] add them')
     assert types_of(messages) == [
