@@ -4,6 +4,7 @@ SQuAD's own punctuation rule."""
 from __future__ import annotations
 
 import pytest
+import sacrebleu
 
 from sage_platform.evaluation import corpus_bleu, exact_match, rouge, token_f1
 from sage_platform.evaluation import retrieval_metrics as rm
@@ -58,3 +59,26 @@ def test_english_answers_drop_only_ascii_punctuation_like_squad() -> None:
     assert exact_match(["don't"], [["dont"]]) == 100.0
     assert exact_match(["don\u2019t"], [["dont"]]) == 0.0
     assert exact_match(["\u5927\u718a\u732b\u3002"], [["\u5927\u718a\u732b"]]) == 100.0  # CJK punctuation goes
+
+
+def test_cjk_on_one_side_only_still_switches_to_character_tokens() -> None:
+    # ROUGE: the CJK character counts as a token whichever side holds it (rouge_score alone drops it).
+    assert rouge(["cat 猫"], [["cat"]])["rouge1"] == pytest.approx(2 / 3)
+    assert rouge(["cat"], [["cat 猫"]])["rouge1"] == pytest.approx(2 / 3)
+    assert rouge(["Python很好"], [["java很好"]])["rouge1"] == pytest.approx(2 / 3)  # Latin words kept
+    # BLEU: sacrebleu's zh tokenizer for the whole corpus as soon as either side has CJK.
+    english = "the cat sat on the mat"
+    assert corpus_bleu([f"{english} 大熊猫"], [[english]]) == pytest.approx(
+        sacrebleu.corpus_bleu([f"{english} 大熊猫"], [[english]], tokenize="zh").score
+    )
+    assert corpus_bleu([english], [[f"{english} 大熊猫"]]) == pytest.approx(
+        sacrebleu.corpus_bleu([english], [[f"{english} 大熊猫"]], tokenize="zh").score
+    )
+    assert corpus_bleu([english], [[f"{english} 大熊猫"]]) != pytest.approx(
+        sacrebleu.corpus_bleu([english], [[f"{english} 大熊猫"]]).score
+    )
+
+
+def test_a_reference_that_is_neither_text_nor_a_list_is_named() -> None:
+    with pytest.raises(ValueError, match="reference"):
+        token_f1(["x"], [5])  # type: ignore[list-item]

@@ -57,6 +57,8 @@ def test_the_page_streams_the_answer_and_folds_tool_calls(server: AgentClient, l
     page.fill("#question", "and now?")
     page.click("#send")
     page.wait_for_function("document.querySelectorAll('.message.assistant.final').length === 2")
+    # The answer shows before the turn is saved; stream_end (the send button back on) comes after.
+    page.wait_for_function("!document.querySelector('#send').disabled")
     sessions = server.get("/api/sessions").json()
     assert len(sessions) == 1 and session == f"session {sessions[0]['session_id']}"
     assert sessions[0]["message_count"] == 6  # two questions, a tool call, its result, two answers
