@@ -238,7 +238,15 @@ def main() -> None:
         results[name] = {**summary(lat), **known_item(rows_found)}  # type: ignore[arg-type]
     sparse = SparseRetriever(db, max_candidates=settings.sparse_max_candidates)
     sparse.search(texts[0], 10)  # warm
-    lat, hits = timed(lambda i: sparse.search(texts[i], 10), args.queries)
+
+    def sparse_search(i: int) -> Any:
+        try:
+            return sparse.search(texts[i], 10)
+        except psycopg.Error:
+            print(f"sparse search failed on query {i}: {texts[i]!r}", flush=True)  # the open bug of #14
+            raise
+
+    lat, hits = timed(sparse_search, args.queries)
     results["sparse"] = {**summary(lat), **known_item([[h.chunk_id for h in hs] for hs in hits])}  # type: ignore[attr-defined]
     for fusion in ("convex", "rrf"):
         hybrid = HybridRetriever(
