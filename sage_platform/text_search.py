@@ -40,6 +40,8 @@ CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 _CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 _WORD = re.compile(r"\w", re.UNICODE)
+# Two or more minus signs with only punctuation or spaces between them, not inside a word.
+_NEGATION_RUN = re.compile(r'(?<!\w)-(?:[^\w"]*-)+')
 
 
 def config_for_language(language: str) -> str:
@@ -80,6 +82,16 @@ def searchable_text(text: str, config: str) -> str | None:
     if config == CJK_CONFIG and _CJK_CHAR.search(text):
         return cjk_bigrams(text)
     return None
+
+
+def websearch_query(query: str) -> str:
+    """The query as ``websearch_to_tsquery`` can always parse it: runs of minus signs are dropped.
+
+    One minus before a word negates it (``-word``, ``a - b``). Two or more in a row are punctuation,
+    a rule of dashes pasted from a table, not a double negation; the parser would stack one NOT per
+    sign, negate the next word, and at 32 raise "tsquery stack too small".
+    """
+    return _NEGATION_RUN.sub(" ", query)
 
 
 def has_cjk(*texts: str) -> bool:

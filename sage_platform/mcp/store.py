@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from sage_platform.db import Database
 from sage_platform.hashing import text_hash
 from sage_platform.retrieval.hybrid import RRF_K
-from sage_platform.text_search import searchable_text, text_search_config
+from sage_platform.text_search import searchable_text, text_search_config, websearch_query
 
 HALFVEC_ABOVE = 2000  # pgvector indexes full-precision vectors up to 2,000 dimensions, halfvec up to 4,000
 
@@ -209,7 +209,7 @@ class MemoryStore:
         values = {
             "model": self.model, "user": user_id, "session": session_id, "vector": np.asarray(vector, dtype=np.float32),
             "depth": max(self.rules.candidate_depth, limit), "config": config,
-            "text": searchable_text(query, config) or query, "rrf_k": RRF_K, "min_similarity": min_similarity, "limit": limit,
+            "text": websearch_query(searchable_text(query, config) or query), "rrf_k": RRF_K, "min_similarity": min_similarity, "limit": limit,
         }  # fmt: skip
         with self.db.pool.connection() as conn:
             rows = conn.execute(statement, values).fetchall()

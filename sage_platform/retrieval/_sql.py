@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from sage_platform.db import Database
 from sage_platform.filters import split_filters
 from sage_platform.retrieval.types import Hit
-from sage_platform.text_search import CJK_CONFIG, cjk_bigrams, config_for_language, has_cjk
+from sage_platform.text_search import CJK_CONFIG, cjk_bigrams, config_for_language, has_cjk, websearch_query
 
 # Columns every retriever returns, in Hit order (score comes from each query).
 HIT_METADATA = sql.SQL(
@@ -106,6 +106,7 @@ def searchable_sql() -> sql.Composable:
 
 def query_params(query: str, default_config: str) -> dict[str, Any]:
     cjk = has_cjk(query)
+    query = websearch_query(query)
     return {
         "query": query,
         "query_cjk": cjk_bigrams(query) if cjk else "",

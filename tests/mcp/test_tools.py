@@ -63,6 +63,17 @@ def test_save_then_search_and_get_context_in_order_of_relevance(mcp_url: str) ->
     assert small["tokens"] <= 60 and 0 < len(small["memories"]) < len(TURNS)
 
 
+def test_a_query_after_a_rule_of_dashes_still_searches(mcp_url: str) -> None:
+    async def body(session: ClientSession) -> tuple[Any, Any]:
+        saved = await _save_all(session)
+        query = "-" * 40 + " which port is the agent server on"
+        return saved, payload(await session.call_tool("search_memory", {"query": query}))
+
+    saved, search = with_client(mcp_url, body)
+    port = next(s["memory_id"] for s, (q, _) in zip(saved, TURNS, strict=True) if q.startswith("What port"))
+    assert search["hits"][0]["memory_id"] == port
+
+
 def test_equally_relevant_memories_come_newest_first(mcp_url: str) -> None:
     async def body(session: ClientSession) -> Any:
         for session_id in ("older", "newer"):

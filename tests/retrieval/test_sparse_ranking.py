@@ -62,6 +62,13 @@ def test_the_document_with_the_rare_word_ranks_first(platform: Platform, name: s
     assert hits[0].doc_id == expected, [(h.doc_id, round(h.score, 4)) for h in hits]
 
 
+@pytest.mark.parametrize("name", ["sparse", "hybrid"])
+def test_a_query_after_a_rule_of_dashes_finds_its_words(platform: Platform, name: str) -> None:
+    """A rule of 32 or more minus signs made PostgreSQL's query parser raise; the words after it count."""
+    hits = platform.retriever_named(name).search("-" * 40 + " zebrafish larvae", k=5)
+    assert hits[0].doc_id == "en-fish"
+
+
 def test_sparse_scores_follow_bm25_on_the_lexicon(platform: Platform) -> None:
     """A document holding only the common word scores below one holding the rare word once as often."""
     hits = platform.retriever_named("sparse").search("hospital zebrafish", k=10)
