@@ -35,9 +35,7 @@ test: install test-tools lint check-dagster
 # Mutation testing of the modules listed under [tool.mutmut] in pyproject.toml; scores per module,
 # failing under 80% (docs/testing.md: about 25 minutes on 2 cores; not part of `make test`).
 mutation: install
-	rm -rf mutants
-	$(VENV)/bin/mutmut run --max-children 2
-	$(PY) scripts/mutation-report
+	$(PY) scripts/mutation
 
 lint: install
 	$(VENV)/bin/ruff check .

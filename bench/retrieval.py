@@ -243,7 +243,7 @@ def main() -> None:
         try:
             return sparse.search(texts[i], 10)
         except psycopg.Error:
-            print(f"sparse search failed on query {i}: {texts[i]!r}", flush=True)  # the open bug of #14
+            print(f"sparse search failed on query {i}: {texts[i]!r}", flush=True)
             raise
 
     lat, hits = timed(sparse_search, args.queries)

@@ -7,16 +7,23 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from hashlib import sha256
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 from psycopg import sql
 
+import sage_platform
 from sage_platform.config import Settings
 from sage_platform.db import Database, start_embedded_server, stop_embedded_server
 from sage_platform.db.urls import with_database
+
+if TYPE_CHECKING:
+    from sage_platform.platform import Platform
 
 # ../shared beside the repository (found from a copy of the tests too, such as mutmut's mutants/).
 PUBMEDQA = next(
@@ -24,6 +31,10 @@ PUBMEDQA = next(
      if (p / "shared" / "data" / "pubmedqa").is_dir()),
     Path(__file__).resolve().parents[2] / "shared" / "data" / "pubmedqa" / "pqal_dev.json",
 )  # fmt: skip
+
+
+# A running server to use instead of starting one: `make mutation` shares one across all its pytest runs.
+TEST_SERVER_URL = os.environ.get("SAGE_TEST_SERVER_URL", "")
 
 
 def _platform_variable(name: str) -> bool:
@@ -54,6 +65,9 @@ def _close_cached_platforms() -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
+    if TEST_SERVER_URL:
+        yield TEST_SERVER_URL
+        return
     root = Path(tempfile.mkdtemp(prefix="sage-test-"))
     root.chmod(0o755)  # the server runs as its own system user when tests run as root
     url = start_embedded_server(root / "pg")
@@ -62,16 +76,74 @@ def pg_server() -> Iterator[str]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def create_database(server_url: str) -> str:
+def create_database(server_url: str, template: str = "template1") -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
     return with_database(server_url, name)
+
+
+def cloned_database(server_url: str, template: str, build: Callable[[str], None]) -> str:
+    """A new database copied from ``template``, which ``build(url)`` fills the first time on this server.
+
+    ``build`` must close its connections: PostgreSQL copies only a database nobody is using. Under
+    `make mutation` every mutant reruns the same tests on one shared server, and the copy replaces
+    their migrations, ingestion and embedding; a mutant's own run never saves a template, so every
+    template holds what the unmutated code built.
+    """
+    admin_url = with_database(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (template,))  # one builder per template
+        try:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone() is None:
+                building = create_database(server_url)
+                build(building)
+                if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+                    return building
+                rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
+                conn.execute(rename.format(sql.Identifier(urlsplit(building).path[1:]), sql.Identifier(template)))
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (template,))
+        return create_database(server_url, template=template)
+
+
+def _migrated(url: str) -> None:
+    Database(url).migrate()
+
+
+# Named by the migrations' content: a server shared across runs never serves an older schema.
+MIGRATED_TEMPLATE = (
+    "sage_tpl_migrated_"
+    + sha256(
+        b"".join(
+            p.read_bytes() for p in sorted((Path(sage_platform.__file__).parent / "db" / "migrations").rglob("*.py"))
+        )
+    ).hexdigest()[:12]
+)
 
 
 @pytest.fixture
 def database_url(pg_server: str) -> str:
-    return create_database(pg_server)
+    """A fresh database at the current schema (a copy of one migrated once per server)."""
+    return cloned_database(pg_server, MIGRATED_TEMPLATE, _migrated)
+
+
+def indexed_corpus_platform(server_url: str, root: Path, template: str) -> Platform:
+    """A platform whose index holds the corpus in ``root / "corpus"``, built once per server as ``template``."""
+    from sage_platform.pipeline import build_indexes
+    from sage_platform.platform import Platform
+
+    def settings(url: str, data: str) -> Settings:
+        return Settings(database_url=url, data_dir=root / data, corpus_dir=root / "corpus")
+
+    def build(url: str) -> None:
+        platform = Platform(settings(url, "build"))
+        try:
+            build_indexes(platform)
+        finally:
+            platform.db.close()
+
+    return Platform(settings(cloned_database(server_url, template, build), "data"))
 
 
 @pytest.fixture

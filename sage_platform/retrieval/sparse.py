@@ -59,14 +59,14 @@ def sparse_candidates_sql(configs: list[str], where: sql.Composable) -> sql.Comp
                FROM ({lexemes}) t LEFT JOIN {lexicon} l ON l.word = t.lexeme, q
                WHERE q.searchable AND t.lexeme IS NOT NULL),
            chosen AS (
-               SELECT string_agg(quote_literal(lexeme), ' | ') AS any_rare, min(df) AS rarest FROM (
-                   SELECT lexeme, df, sum(df) OVER (ORDER BY df, lexeme) AS running FROM terms WHERE df > 0) r
+               SELECT CASE WHEN count(*) = 0 THEN NULL
+                           WHEN min(df) <= %(max_candidates)s THEN string_agg(quote_literal(lexeme), ' | ')::tsquery
+                           ELSE {every} END AS matching
+               FROM (SELECT lexeme, df, sum(df) OVER (ORDER BY df, lexeme) AS running FROM terms WHERE df > 0) r
                WHERE running <= %(max_candidates)s OR running = df),
            matches AS MATERIALIZED (
-               SELECT ci.chunk_id, ci.tsv FROM {view} ci, chosen
-               WHERE chosen.any_rare IS NOT NULL AND {where}
-                 AND CASE WHEN chosen.rarest <= %(max_candidates)s THEN ci.tsv @@ chosen.any_rare::tsquery
-                          ELSE ci.tsv @@ ({every}) END
+               SELECT ci.chunk_id, ci.tsv FROM {view} ci
+               WHERE {where} AND ci.tsv @@ (SELECT matching FROM chosen)
                LIMIT %(scan_limit)s),
            sparse AS (
                SELECT m.chunk_id, s.score, row_number() OVER (ORDER BY s.score DESC, m.chunk_id) AS rank

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from sage_platform.config import Settings
-from sage_platform.pipeline import build_indexes
 from sage_platform.platform import Platform
-from tests.conftest import create_database, pubmedqa_items
+from tests.conftest import indexed_corpus_platform, pubmedqa_items
 
 CHINESE = {
     "zh-panda": "大熊猫是中国特有的动物，主要生活在四川的竹林里。大熊猫每天要吃很多竹子，性格温和。",
@@ -46,8 +43,6 @@ def search_corpus(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> I
                 json.dumps({"id": doc_id, "text": text, "metadata": {"category": "zh"}}, ensure_ascii=False) + "\n"
             )
     (corpus / "notes.md").write_text("# Notes\n\nThe data platform ingests documents incrementally.")
-    settings = Settings(database_url=create_database(pg_server), data_dir=Path(root / "data"), corpus_dir=corpus)
-    platform = Platform(settings)
-    build_indexes(platform)
+    platform = indexed_corpus_platform(pg_server, root, "sage_tpl_search_corpus")
     yield SearchCorpus(platform, items)
     platform.db.close()

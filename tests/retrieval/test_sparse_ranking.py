@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from sage_platform.config import Settings
-from sage_platform.pipeline import build_indexes
 from sage_platform.platform import Platform
-from tests.conftest import create_database
+from tests.conftest import indexed_corpus_platform
 
 # 中国 (China) is in every document but zh-panda, twelve times in zh-history; 熊猫 (panda) only in zh-panda,
 # nine times. No document holds both words, so no document matches the whole query.
@@ -45,9 +42,7 @@ def platform(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with (corpus / "docs.jsonl").open("w", encoding="utf-8") as out:
         for doc_id, text in {**CHINESE, **ENGLISH}.items():
             out.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
-    settings = Settings(database_url=create_database(pg_server), data_dir=Path(root / "data"), corpus_dir=corpus)
-    platform = Platform(settings)
-    build_indexes(platform)
+    platform = indexed_corpus_platform(pg_server, root, "sage_tpl_ranking_corpus")
     yield platform
     platform.db.close()
 
