@@ -1,8 +1,11 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from sage_platform.db import Database
 from sage_platform.ingest import ingest_corpus
+from sage_platform.ingest.corpus import NOT_READ, MassDeletion, iter_corpus_files
 
 
 def _ingest(db: Database, corpus: Path, max_bytes: int = 10_000):  # type: ignore[no-untyped-def]
@@ -110,3 +113,66 @@ def test_a_missing_corpus_folder_is_an_error_not_a_mass_delete(db: Database, tmp
     else:
         raise AssertionError("expected FileNotFoundError")
     assert set(_documents(db)) == {"a.md"}
+
+
+def test_a_run_deleting_over_half_the_documents_stops_before_changing_anything(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    for name in "abcd":
+        (corpus / f"{name}.md").write_text(f"text {name}")
+    _ingest(db, corpus)
+    for name in "abc":
+        (corpus / f"{name}.md").unlink()
+    with pytest.raises(MassDeletion) as refused:
+        _ingest(db, corpus)
+    assert str(refused.value) == (
+        f"refusing to delete 3 of 4 documents (75%): 3 files are gone from {corpus}. Is the folder empty or "
+        "unmounted? If the deletion is meant, run once with SAGE_MAX_DELETE_FRACTION=1 (now 0.5)."
+    )
+    assert set(_documents(db)) == {"a.md", "b.md", "c.md", "d.md"}
+    with db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM source_files").fetchone() == (4,)
+    (corpus / "c.md").write_text("text c")  # now exactly half is gone: allowed
+    stats = _ingest(db, corpus)
+    assert (stats.deleted, stats.files_unchanged) == (2, 2)
+    assert set(_documents(db)) == {"c.md", "d.md"}
+
+
+def test_progress_counts_and_sizes_follow_the_files(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir()
+    (corpus / ".git").mkdir()
+    (corpus / ".git" / "config.md").write_text("hidden folder")
+    (corpus / "b.md").write_text("bee")
+    (corpus / "sub" / "a.txt").write_text("ay ay")
+    (corpus / "linked.md").symlink_to(corpus / "sub")  # a link to a folder: listed, rejected, never walked
+    (corpus / "notes.bin").write_bytes(b"\x00")
+    (corpus / "big.txt").write_text("x" * 10_001)
+    seen: list[tuple[int, str]] = []
+    stats = ingest_corpus(db, corpus, max_document_bytes=10_000, progress=lambda n, rel: seen.append((n, rel)))
+    assert seen == [(1, "b.md"), (2, "big.txt"), (3, "linked.md"), (4, "sub/a.txt")]
+    assert (stats.files_seen, stats.files_ignored, stats.added, stats.bytes_read) == (4, 1, 2, 3 + 5)
+    assert set(_documents(db)) == {"b.md", "sub/a.txt"}
+    with db.connect() as conn:
+        rows = conn.execute("SELECT path, content_hash, size_bytes FROM rejected_documents ORDER BY path").fetchall()
+    assert rows == [("big.txt", NOT_READ, 10_001), ("linked.md", NOT_READ, None)]
+    assert [c for c in iter_corpus_files(corpus)] == [
+        ("b.md", corpus / "b.md"), ("big.txt", corpus / "big.txt"), ("linked.md", corpus / "linked.md"),
+        ("notes.bin", corpus / "notes.bin"), ("sub/a.txt", corpus / "sub" / "a.txt"),
+    ]  # fmt: skip
+
+
+def test_a_file_that_turns_bad_another_way_keeps_one_reject_with_the_new_reason(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "notes.txt").write_text("")
+    (corpus / "other.md").write_text("other")
+    _ingest(db, corpus)
+    assert _rejects(db) == {"notes.txt": "empty file"}
+    (corpus / "notes.txt").write_bytes(b"\x00\x01binary")
+    _ingest(db, corpus)
+    with db.connect() as conn:
+        rows = conn.execute("SELECT path, reason, size_bytes FROM rejected_documents").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "notes.txt" and rows[0][1].startswith("binary content")
+    assert rows[0][2] == 8
+    (corpus / "notes.txt").unlink()  # a reject whose file is gone goes too
+    _ingest(db, corpus)
+    assert _rejects(db) == {}

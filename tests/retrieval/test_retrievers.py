@@ -27,6 +27,17 @@ def test_each_retriever_finds_the_document_a_question_was_asked_about(search_cor
     assert found >= 14, f"{name} found {found} of 20"
 
 
+@pytest.mark.parametrize("name", ["dense", "sparse", "hybrid"])
+def test_a_batch_of_queries_gets_what_each_query_gets_alone(search_corpus: SearchCorpus, name: str) -> None:
+    """``search_many`` (the evaluation's batched path) skips empty queries and keeps each one's k and order."""
+    retriever = search_corpus.platform.retriever_named(name)
+    queries = [search_corpus.pubmed[5][1]["QUESTION"], "", "the of and", search_corpus.pubmed[6][1]["QUESTION"]]
+    batch = retriever.search_many(queries, k=4)
+    alone = [retriever.search(q, k=4) for q in queries]
+    assert [[h.chunk_id for h in hits] for hits in batch] == [[h.chunk_id for h in hits] for hits in alone]
+    assert [len(hits) for hits in batch] == [4, 0, 0, 4]
+
+
 def test_hits_carry_metadata_for_citations(search_corpus: SearchCorpus) -> None:
     hit = search_corpus.platform.retriever_named("hybrid").search("incremental ingestion of documents", k=3)[0]
     assert hit.doc_id == "notes.md"
