@@ -42,7 +42,8 @@ class Child:
         self.process = subprocess.Popen(
             list(command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **popen
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         threading.Thread(target=self._watch, daemon=True).start()
 
     def _pump(self) -> None:
@@ -120,3 +121,7 @@ class Child:
     ) -> None:
         if self.process.poll() is None:
             self.kill_group()
+        # The pump reads to the end of the output, then the pipe is closed (unless a grandchild holds it).
+        self._pump_thread.join(timeout=2)
+        if not self._pump_thread.is_alive() and self.process.stdout is not None:
+            self.process.stdout.close()

@@ -124,6 +124,12 @@ MIGRATED_TEMPLATE = (
 
 @pytest.fixture
 def database_url(pg_server: str) -> str:
+    """A fresh, empty database."""
+    return create_database(pg_server)
+
+
+@pytest.fixture
+def migrated_database_url(pg_server: str) -> str:
     """A fresh database at the current schema (a copy of one migrated once per server)."""
     return cloned_database(pg_server, MIGRATED_TEMPLATE, _migrated)
 
@@ -147,12 +153,12 @@ def indexed_corpus_platform(server_url: str, root: Path, template: str) -> Platf
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> dict[str, str]:
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, migrated_database_url: str) -> dict[str, str]:
     """SAGE_* environment for one test: its own database, data folder and corpus folder."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     values = {
-        "SAGE_DATABASE_URL": database_url,
+        "SAGE_DATABASE_URL": migrated_database_url,
         "SAGE_DATA_DIR": str(tmp_path / "data"),
         "SAGE_CORPUS_DIR": str(corpus),
         "SAGE_EVAL_SET": str(tmp_path / "golden.jsonl"),

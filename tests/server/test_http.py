@@ -94,7 +94,10 @@ def test_bodies_over_the_limit_get_413_declared_or_chunked(start_server) -> None
         piece = payload[start : start + 1000]
         conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
     conn.send(b"0\r\n\r\n")
-    assert conn.getresponse().status == 413
+    try:
+        assert conn.getresponse().status == 413
+    finally:
+        conn.close()
     assert server.post("/api/chat", {"messages": [{"role": "user", "content": "small"}]}).ok
 
 
