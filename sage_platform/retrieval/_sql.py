@@ -11,7 +11,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from sage_platform.db import Database
 from sage_platform.filters import split_filters
 from sage_platform.retrieval.types import Hit
 from sage_platform.text_search import CJK_CONFIG, cjk_bigrams, config_for_language, has_cjk, websearch_query
@@ -57,8 +56,7 @@ class LiveConfigs:
     """What queries need to know of the live index, re-read at most every ``ttl`` seconds: its text-search
     configurations, and its row count and mean row length (in lexemes) for BM25."""
 
-    def __init__(self, db: Database, ttl: float = 10.0) -> None:
-        self.db = db
+    def __init__(self, ttl: float = 10.0) -> None:
         self.ttl = ttl
         self._value: list[str] = []
         self.rows = 0

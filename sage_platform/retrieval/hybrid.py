@@ -68,7 +68,7 @@ class HybridRetriever:
         self.max_candidates = max_candidates
         self.ef_search = ef_search
         self.reranker = reranker
-        self._configs = LiveConfigs(db)
+        self._configs = LiveConfigs()
 
     def search(self, query: str, k: int = 10, filters: Mapping[str, str] | None = None) -> list[Hit]:
         filter_clause(filters)  # a bad filter is an error even for an empty query
@@ -123,9 +123,7 @@ class HybridRetriever:
             )
             values = {
                 **params,
-                **sparse_params(
-                    conn, self._configs, query, self.default_config, max(self.max_candidates, self.sparse_depth)
-                ),
+                **sparse_params(self._configs, query, self.default_config, max(self.max_candidates, self.sparse_depth)),
                 "vector": np.asarray(vector, dtype=np.float32),
                 "dense_depth": self.dense_depth,
                 "sparse_depth": self.sparse_depth,

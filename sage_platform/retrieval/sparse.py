@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
 from sage_platform.db import Database
@@ -87,11 +86,8 @@ def sparse_candidates_sql(configs: list[str], where: sql.Composable) -> sql.Comp
     )
 
 
-def sparse_params(
-    conn: psycopg.Connection, live: LiveConfigs, query: str, default_config: str, max_candidates: int
-) -> dict[str, Any]:
-    """The parameters ``sparse_candidates_sql`` needs (reads the live index's statistics)."""
-    live.get(conn)
+def sparse_params(live: LiveConfigs, query: str, default_config: str, max_candidates: int) -> dict[str, Any]:
+    """The parameters ``sparse_candidates_sql`` needs, from statistics ``live.get`` has just read."""
     return {
         **query_params(query, default_config),
         "rows": live.rows,
@@ -110,7 +106,7 @@ class SparseRetriever:
         self.db = db
         self.max_candidates = max_candidates
         self.default_config = default_config
-        self._configs = LiveConfigs(db)
+        self._configs = LiveConfigs()
 
     def search(self, query: str, k: int = 10, filters: Mapping[str, str] | None = None) -> list[Hit]:
         where, params = filter_clause(filters)
@@ -129,7 +125,7 @@ class SparseRetriever:
             )
             values = {
                 **params,
-                **sparse_params(conn, self._configs, query, self.default_config, max(self.max_candidates, k)),
+                **sparse_params(self._configs, query, self.default_config, max(self.max_candidates, k)),
                 "k": k,
             }
             rows = conn.execute(statement, values).fetchall()

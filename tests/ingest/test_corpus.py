@@ -6,6 +6,8 @@ import pytest
 from sage_platform.db import Database
 from sage_platform.ingest import ingest_corpus
 from sage_platform.ingest.corpus import NOT_READ, MassDeletion, iter_corpus_files
+from sage_platform.ingest.isolation import ParserLimits
+from sage_platform.ingest.readers import ReaderLimits
 
 
 def _ingest(db: Database, corpus: Path, max_bytes: int = 10_000):  # type: ignore[no-untyped-def]
@@ -176,3 +178,49 @@ def test_a_file_that_turns_bad_another_way_keeps_one_reject_with_the_new_reason(
     (corpus / "notes.txt").unlink()  # a reject whose file is gone goes too
     _ingest(db, corpus)
     assert _rejects(db) == {}
+
+
+def test_changed_records_in_several_files_are_counted_and_stored_with_their_metadata(
+    db: Database, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+
+    def write(name: str, records: dict[str, str]) -> None:
+        lines = [json.dumps({"id": i, "text": t, "metadata": {"file": name, "id": i}}) for i, t in records.items()]
+        (corpus / name).write_text("\n".join(lines) + "\n")
+
+    write("a.jsonl", {"a1": "one", "a2": "two", "a3": "three", "a4": "four"})
+    write("b.jsonl", {"b1": "one", "b2": "two", "b3": "three"})
+    _ingest(db, corpus)
+    # In each file: two records unchanged, then one edited (a later one), one dropped; a4 edited as well.
+    write("a.jsonl", {"a1": "one", "a2": "two", "a3": "three, edited", "a4": "four, edited"})
+    write("b.jsonl", {"b1": "one", "b3": "three, edited"})
+    stats = _ingest(db, corpus)
+    assert (stats.unchanged_documents, stats.updated, stats.deleted, stats.added) == (3, 3, 1, 0)
+    assert _documents(db) == {"a1": "one", "a2": "two", "a3": "three, edited", "a4": "four, edited",
+                              "b1": "one", "b3": "three, edited"}  # fmt: skip
+    write("a.jsonl", {"a1": "one"})
+    write("b.jsonl", {"b1": "one"})
+    assert _ingest(db, corpus).deleted == 4  # three from a.jsonl, one from b.jsonl
+    with db.connect() as conn:
+        assert conn.execute("SELECT metadata FROM documents WHERE doc_id = 'b1'").fetchone() == (
+            {"file": "b.jsonl", "id": "b1"},
+        )
+
+
+def test_parser_limits_reach_the_parser_and_partial_rejects_keep_the_file_size(db: Database, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "long.txt").write_text("word " * 40)  # 199 characters once the final space is stripped
+    (corpus / "short.txt").write_text("word")
+    body = json.dumps({"id": "fine", "text": "fine"}) + "\n{broken\n"
+    (corpus / "mixed.jsonl").write_text(body)
+    limits = ParserLimits(reader=ReaderLimits(max_chars=100))
+    stats = ingest_corpus(db, corpus, max_document_bytes=10_000, parser_limits=limits)
+    assert set(_documents(db)) == {"short.txt", "fine"}
+    assert stats.rejected == [
+        ("long.txt", "199 characters extracted, over SAGE_MAX_EXTRACTED_CHARS (100)"),
+        ("mixed.jsonl:2", "mixed.jsonl:2: invalid JSON (Expecting property name enclosed in double quotes)"),
+    ]
+    with db.connect() as conn:
+        sizes = dict(conn.execute("SELECT path, size_bytes FROM rejected_documents").fetchall())
+    assert sizes == {"long.txt": 200, "mixed.jsonl:2": len(body)}

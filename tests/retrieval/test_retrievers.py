@@ -2,6 +2,7 @@
 
 import pytest
 
+from sage_platform.config import Settings
 from sage_platform.retrieval import Hit, HybridRetriever
 from tests.retrieval.conftest import SearchCorpus
 
@@ -119,10 +120,12 @@ def test_unknown_names_and_filter_keys_list_the_valid_ones(search_corpus: Search
 def test_hybrid_fuses_both_sides_and_the_reranker_sees_every_candidate(search_corpus: SearchCorpus) -> None:
     platform = search_corpus.platform
     seen: list[int] = []
+    asked: list[str] = []
 
     class ReverseReranker:
         def rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
             seen.append(len(hits))
+            asked.append(query)
             return list(reversed(hits))
 
     plain = HybridRetriever(platform.db, platform.embedder, dense_depth=20, sparse_depth=20, fusion="rrf")
@@ -133,6 +136,7 @@ def test_hybrid_fuses_both_sides_and_the_reranker_sees_every_candidate(search_co
     fused = plain.search(query, k=40)
     top = reranked.search(query, k=3)
     assert seen and seen[0] > 3 and seen[0] == len(fused)  # all fused candidates, not the final 3
+    assert asked == [query]
     assert [h.chunk_id for h in top] == [h.chunk_id for h in reversed(fused)][:3]
     # RRF: a chunk found by both sides outranks one found by a single side at the same rank.
     dense_ids = [h.chunk_id for h in platform.retriever_named("dense").search(query, k=20)]
@@ -166,3 +170,23 @@ def test_convex_fusion_weighs_similarity_and_normalised_bm25(search_corpus: Sear
     if weight == 1.0:  # pure similarity: the dense ranking
         dense = platform.retriever_named("dense").search(query, k=10)
         assert [h.chunk_id for h in fused] == [h.chunk_id for h in dense]
+
+
+def test_hybrid_defaults_are_the_settings_defaults_and_bad_values_are_named(search_corpus: SearchCorpus) -> None:
+    platform = search_corpus.platform
+    hybrid = HybridRetriever(platform.db, platform.embedder)
+    defaults = Settings.model_fields
+    assert (hybrid.dense_depth, hybrid.sparse_depth, hybrid.max_candidates, hybrid.ef_search) == tuple(
+        defaults[name].default
+        for name in ("hybrid_dense_depth", "hybrid_sparse_depth", "sparse_max_candidates", "hnsw_ef_search")
+    )
+    assert (hybrid.fusion, hybrid.dense_weight) == (
+        defaults["hybrid_fusion"].default,
+        defaults["hybrid_dense_weight"].default,
+    )
+    assert len(hybrid.search(search_corpus.pubmed[7][1]["QUESTION"])) == 10  # k defaults to 10
+    with pytest.raises(ValueError, match=r"^unknown fusion 'bm25'; valid: convex, rrf$"):
+        HybridRetriever(platform.db, platform.embedder, fusion="bm25")
+    for weight in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=rf"^dense_weight must be between 0 and 1, not {weight}$"):
+            HybridRetriever(platform.db, platform.embedder, dense_weight=weight)
