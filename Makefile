@@ -33,7 +33,7 @@ test: install test-tools lint check-dagster
 	$(PY) -m pytest -q
 
 # Mutation testing of the modules listed under [tool.mutmut] in pyproject.toml; scores per module,
-# failing under 80% (docs/testing.md: about 25 minutes on 2 cores; not part of `make test`).
+# failing under 80% (docs/testing.md: about 20 minutes on 2 cores; not part of `make test`).
 mutation: install
 	$(PY) scripts/mutation
 
