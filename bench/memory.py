@@ -186,7 +186,7 @@ def main() -> None:
 
     from sage_platform.config import Settings
     from sage_platform.db import stop_embedded_server
-    from sage_platform.mcp.server import MemoryService
+    from sage_platform.memory_server.server import MemoryService
 
     work = Path(tempfile.mkdtemp(prefix="sage-bench-memory-"))
     work.chmod(0o755)

@@ -2,9 +2,9 @@
 
 from dagster import Config, Failure, OpExecutionContext, RetryPolicy, RetryRequested, job, op
 
+from sage_platform.agent.task_runner import run_task
+from sage_platform.agent.tasks import TaskStore
 from sage_platform.resources import SageResource
-from sage_platform.server.task_runner import run_task
-from sage_platform.server.tasks import TaskStore
 
 MAX_RETRIES = 2
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sage_platform.filters import RETRIEVERS
 from sage_platform.package_files import SAMPLE_CORPUS_DIR, SAMPLE_EVAL_SET
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -47,12 +48,16 @@ class Settings(BaseSettings):
 
     embedding_model: str = Field(LOCAL_EMBEDDING_MODEL, description="Local model name/path, or API model.")
     embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint.")
-    embedding_api_key: SecretStr | None = None
+    embedding_api_key: SecretStr | None = Field(None, description="Key of the embeddings endpoint.")
     embedding_batch_size: int = Field(10, gt=0, description="Texts per forward pass or API request.")
     embedding_commit_every: int = Field(256, gt=0, description="Texts embedded per committed transaction.")
 
     retrieval_k: int = Field(5, gt=0, description="Chunks given to the answerer.")
-    retriever: str = Field("hybrid", description="dense | sparse | hybrid | elasticsearch")
+    retriever: str = Field(
+        "hybrid",
+        description="Default retriever of answers and searches.",
+        json_schema_extra={"choices": list(RETRIEVERS)},
+    )
     hnsw_ef_search: int = Field(100, gt=0, description="HNSW search breadth; larger is slower and more exact.")
     hybrid_dense_depth: int = Field(50, gt=0, description="Dense candidates fused by hybrid search.")
     hybrid_sparse_depth: int = Field(50, gt=0, description="Full-text candidates fused by hybrid search.")
@@ -70,17 +75,17 @@ class Settings(BaseSettings):
     eval_regression_margin: float = Field(2.0, ge=0, description="Points (0–100) a headline metric may drop.")
     eval_regression_severity: Literal["WARN", "ERROR"] = Field("ERROR", description="How a regression fails.")
 
-    elasticsearch_url: str | None = None
-    elasticsearch_api_key: SecretStr | None = None
-    elasticsearch_username: str | None = None
-    elasticsearch_password: SecretStr | None = None
+    elasticsearch_url: str | None = Field(None, description="Elasticsearch to index into and search too; unset: none.")
+    elasticsearch_api_key: SecretStr | None = Field(None, description="Elasticsearch API key.")
+    elasticsearch_username: str | None = Field(None, description="Elasticsearch user (basic auth).")
+    elasticsearch_password: SecretStr | None = Field(None, description="Elasticsearch password (basic auth).")
 
-    default_llm_api_key: SecretStr | None = None
-    default_llm_api_base_url: str | None = None
-    default_llm_model_name: str | None = None
-    default_llm_max_tokens: int = Field(512, gt=0)
-    default_llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
-    default_llm_top_p: float = Field(1.0, gt=0.0, le=1.0)
+    default_llm_api_key: SecretStr | None = Field(None, description="Key of the OpenAI-compatible LLM endpoint.")
+    default_llm_api_base_url: str | None = Field(None, description="OpenAI-compatible base URL (…/v1).")
+    default_llm_model_name: str | None = Field(None, description="Chat model; unset: extractive answers only.")
+    default_llm_max_tokens: int = Field(512, gt=0, description="Reply length limit in tokens.")
+    default_llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    default_llm_top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling.")
     llm_allowed_base_urls: str = Field(
         "", description="Base URLs a request's llm_model_config may switch to (comma-separated); admins: any."
     )
@@ -97,7 +102,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph RGW…); AWS if unset.")
     s3_region: str | None = Field(None, description="Bucket region; boto3's default when unset.")
     s3_access_key_id: SecretStr | None = Field(None, description="With the secret; boto3's own chain when unset.")
-    s3_secret_access_key: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = Field(None, description="Secret of s3_access_key_id.")
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field("auto", description="path for most self-hosted.")
     alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
 
@@ -158,8 +163,8 @@ class Settings(BaseSettings):
     pool_limits: str = Field(
         "llm=4,embedding=1,database=1", description="Concurrency pool limits: calls to rate-limited APIs, heavy builds."
     )
-    dagster_host: str = "127.0.0.1"
-    dagster_port: int = Field(3000, gt=0, lt=65536)
+    dagster_host: str = Field("127.0.0.1", description="Dagster UI address (sage up).")
+    dagster_port: int = Field(3000, gt=0, lt=65536, description="Dagster UI port (sage up).")
 
     @field_validator("text_search_language")
     @classmethod

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sage_platform.config import Settings
 from sage_platform.db import Database, dagster_storage_url, stop_embedded_server
@@ -89,6 +90,29 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -
     raise TimeoutError(f"nothing answered at {url} within {timeout:.0f}s")
 
 
+class _ChildLogs:
+    """Where each child's output goes: the terminal (verbose) or ``<folder>/<name>.log``, appended."""
+
+    def __init__(self, folder: Path, verbose: bool) -> None:
+        self.folder, self.verbose = folder, verbose
+        self._files: list[Any] = []
+
+    def for_child(self, name: str) -> dict[str, Any]:
+        if self.verbose:
+            return {}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = (self.folder / f"{name}.log").open("ab")
+        self._files.append(log)
+        return {"stdout": log, "stderr": subprocess.STDOUT}
+
+    def hint(self) -> str:
+        return "" if self.verbose else f"; its log is in {self.folder}"
+
+    def close(self) -> None:
+        for log in self._files:
+            log.close()
+
+
 def _say(line: str) -> None:
     """A status line; a closed stdout (``sage up | tee`` whose tee died on Ctrl-C) must not stop the shutdown."""
     with contextlib.suppress(BrokenPipeError, OSError):
@@ -111,9 +135,14 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
         process.wait()
 
 
-def up(settings: Settings, *, materialize: bool = True) -> int:
-    """Bring the platform up and keep it up until Ctrl-C (SIGINT) or SIGTERM."""
+def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -> int:
+    """Bring the platform up and keep it up until Ctrl-C (SIGINT) or SIGTERM.
+
+    The children's own log lines (the daemon's sensor ticks come every few seconds) go to files
+    under ``SAGE_DATA_DIR/logs`` so that the ``[sage]`` lines stay readable; ``verbose`` shows them.
+    """
     stopping = False
+    logs = _ChildLogs(settings.server_logs_dir, verbose)
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -130,6 +159,8 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
     try:
         where = f"embedded PostgreSQL in {settings.pgdata_dir}" if settings.embedded_database else "SAGE_DATABASE_URL"
         _say(f"[sage] database: {where}")
+        if not verbose:
+            _say(f"[sage] logs of Dagster and the servers: {settings.server_logs_dir} (--verbose shows them here)")
         Database.from_settings(settings)
         prepare_dagster_home(settings)
         limits = set_pool_limits(settings)
@@ -138,18 +169,18 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
                    "-h", settings.dagster_host, "-p", str(settings.dagster_port)]  # fmt: skip
         _say(f"[sage] starting dagster dev on {url}")
         # Its own session: the terminal's Ctrl-C reaches us alone, and we stop children in order.
-        dagster = subprocess.Popen(command, preexec_fn=_reset_sigint, start_new_session=True)
+        dagster = subprocess.Popen(
+            command, preexec_fn=_reset_sigint, start_new_session=True, **logs.for_child("dagster")
+        )
         _wait_for_http(f"{url}/server_info", dagster, timeout=180)
         _say(f"[sage] Dagster UI ready: {url}")
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "sage_platform.cli", "serve"], preexec_fn=_reset_sigint, start_new_session=True
-        )
+        agent = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "serve"], preexec_fn=_reset_sigint,
+                                 start_new_session=True, **logs.for_child("agent-server"))  # fmt: skip
         _wait_for_http(f"{agent_url}/health", agent, timeout=120)
         _say(f"[sage] agent server ready: {agent_url} (chat page), API docs {agent_url}/docs")
         memory_url = f"http://{settings.mcp_host}:{settings.mcp_port}"
-        memory = subprocess.Popen(
-            [sys.executable, "-m", "sage_platform.cli", "mcp"], preexec_fn=_reset_sigint, start_new_session=True
-        )
+        memory = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "mcp"], preexec_fn=_reset_sigint,
+                                  start_new_session=True, **logs.for_child("memory-server"))  # fmt: skip
         _wait_for_http(f"{memory_url}/health", memory, timeout=120)
         hint = "" if settings.mcp_tokens else " (create a token: sage mcp token create --user NAME)"
         _say(f"[sage] memory server ready: {memory_url}/mcp{hint}")
@@ -165,7 +196,7 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         while all(child.poll() is None for child in children.values()):
             time.sleep(1)  # idle loop until a signal arrives; the handler interrupts it
         name, exited = next((n, c) for n, c in children.items() if c.poll() is not None)
-        _say(f"[sage] {name} exited with code {exited.returncode}")
+        _say(f"[sage] {name} exited with code {exited.returncode}{logs.hint()}")
         return exited.returncode or 1
     except KeyboardInterrupt:
         if not stopping:
@@ -183,4 +214,5 @@ def up(settings: Settings, *, materialize: bool = True) -> int:
         if settings.embedded_database:
             _say("[sage] stopping embedded PostgreSQL")
             stop_embedded_server(settings.pgdata_dir)
+        logs.close()
         _say("[sage] stopped")

@@ -13,9 +13,9 @@ from dagster import (
     sensor,
 )
 
+from sage_platform.agent.tasks import TaskStore
 from sage_platform.jobs.agent_tasks import streaming_agent_job
 from sage_platform.resources import SageResource
-from sage_platform.server.tasks import TaskStore
 
 
 @sensor(

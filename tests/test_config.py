@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sage_platform.cli import _apply_flags, build_parser
+from sage_platform.cli import build_parser
+from sage_platform.cli._flags import settings_from
 from sage_platform.config import SAMPLE_CORPUS_DIR, Settings
 
 
@@ -20,7 +21,7 @@ def test_environment_beats_default_and_flag_beats_environment(monkeypatch: pytes
     monkeypatch.setenv("SAGE_EMBEDDING_BATCH_SIZE", "7")
     assert Settings().chunk_size == 120
     args = build_parser().parse_args(["materialize", "--chunk-size", "150"])
-    settings = _apply_flags(args)
+    settings = settings_from(args)
     assert settings.chunk_size == 150  # the flag
     assert settings.embedding_batch_size == 7  # the environment
     assert settings.chunk_overlap == 32  # the default

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sage_platform.chunking.tokenizers import Tokenizer
+from sage_platform.tokenization import Tokenizer
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _CUT_ONE_IN = 3  # content-defined cut points: about one paragraph boundary in three

@@ -93,7 +93,7 @@ class Database:
         from sage_platform.db.migrate import upgrade
 
         try:
-            upgrade(self)
+            upgrade(self.engine)
         finally:  # migrations run once per process: no pooled connection is kept for them
             engine = self.__dict__.pop("engine", None)
             if engine is not None:

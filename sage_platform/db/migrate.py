@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from sage_platform.package_files import MIGRATIONS_DIR
-
-if TYPE_CHECKING:
-    from sage_platform.db.database import Database
 
 VERSION_TABLE = "sage_alembic_version"  # Dagster keeps its own alembic_version in the same server
 _LOCK_ID = 0x5A6E_0001
@@ -23,9 +18,9 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
-    with db.engine.begin() as conn:
+    with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

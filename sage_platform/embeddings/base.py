@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sage_platform.chunking.tokenizers import Tokenizer
+from sage_platform.tokenization import Tokenizer
 
 
 class Embedder(Protocol):

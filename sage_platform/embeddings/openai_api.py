@@ -12,8 +12,8 @@ from functools import cached_property
 
 import numpy as np
 
-from sage_platform.chunking.tokenizers import CharacterTokenizer
 from sage_platform.embeddings.base import normalize
+from sage_platform.tokenization import CharacterTokenizer
 
 
 class OpenAIEmbedder:

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from sage_platform import __version__
+from sage_platform.agent.state import AgentState
 from sage_platform.config import Settings
 from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.request_guard import RequestGuard
@@ -28,16 +29,15 @@ from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_stream import router as stream_router
 from sage_platform.server.routes_tasks import router as tasks_router
-from sage_platform.server.state import ServerState
 
 
-def create_app(settings: Settings, state: ServerState | None = None) -> FastAPI:
+def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from sage_platform.server.tracing import configure_tracing
+        from sage_platform.agent.tracing import configure_tracing
 
         configure_tracing(settings)
-        app.state.sage = state or ServerState.create(settings)
+        app.state.sage = state or AgentState.create(settings)
         await app.state.sage.start()
         try:
             yield

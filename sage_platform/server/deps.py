@@ -13,18 +13,18 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
+from sage_platform.agent.state import AgentState
 from sage_platform.identity import LOCAL, Identity, bearer_secret
-from sage_platform.server.state import ServerState
 
 audit = logging.getLogger("sage.audit")
 
 
-def state_of(request: Request) -> ServerState:
-    state: ServerState = request.app.state.sage
+def state_of(request: Request) -> AgentState:
+    state: AgentState = request.app.state.sage
     return state
 
 
-def keys_required(state: ServerState) -> bool:
+def keys_required(state: AgentState) -> bool:
     return not state.settings.no_auth and state.keys.configured()
 
 

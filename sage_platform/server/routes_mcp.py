@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from sage_platform.agent.requests import McpServerSpec
 from sage_platform.server.deps import require_admin, state_of
-from sage_platform.server.schemas import McpServerSpec
 
 router = APIRouter(tags=["mcp"])
 admin = APIRouter(tags=["mcp"], dependencies=[Depends(require_admin)])

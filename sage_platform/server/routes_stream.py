@@ -9,14 +9,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from sage_platform.agent.budget import ContextTooLong
+from sage_platform.agent.llm import LLMNotConfigured, LLMOverrideRefused
+from sage_platform.agent.loop import UnknownTools
+from sage_platform.agent.messages import encode
+from sage_platform.agent.requests import StreamRequest
+from sage_platform.agent.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
 from sage_platform.identity import Identity
-from sage_platform.server.agent import UnknownTools
-from sage_platform.server.budget import ContextTooLong
 from sage_platform.server.deps import Caller, audit, may_read, may_write, state_of
-from sage_platform.server.llm import LLMNotConfigured, LLMOverrideRefused
-from sage_platform.server.messages import encode
-from sage_platform.server.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
-from sage_platform.server.schemas import StreamRequest
 
 router = APIRouter(tags=["agent"])
 NDJSON = "application/x-ndjson"

@@ -11,11 +11,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from sage_platform.agent.messages import encode
+from sage_platform.agent.requests import StreamRequest
+from sage_platform.agent.tasks import TERMINAL, TaskStore
 from sage_platform.server.deps import Caller, may_read, state_of
-from sage_platform.server.messages import encode
 from sage_platform.server.routes_stream import acting_as
-from sage_platform.server.schemas import StreamRequest
-from sage_platform.server.tasks import TERMINAL, TaskStore
 
 router = APIRouter(tags=["tasks"])
 POLL_SECONDS = 0.2

@@ -12,12 +12,12 @@ import pytest
 import requests
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
+from sage_platform.agent.requests import StreamRequest
+from sage_platform.agent.tasks import TaskStore
+from sage_platform.agent.tools import Tool, ToolContext, run_tool
 from sage_platform.db import Database
 from sage_platform.sensors.agent_tasks import reap_orphaned_tasks
 from sage_platform.server import routes_tasks
-from sage_platform.server.schemas import StreamRequest
-from sage_platform.server.tasks import TaskStore
-from sage_platform.server.tools import Tool, ToolContext, run_tool
 from tests.chat_stub import ChatStub
 from tests.server.conftest import AgentClient
 
@@ -91,7 +91,7 @@ def test_a_task_follower_gives_up_at_the_deadline(start_server, monkeypatch: pyt
 
 
 def test_new_messages_are_tokenized_off_the_event_loop(start_server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from sage_platform.tokens import TokenCounter
+    from sage_platform.tokenization import TokenCounter
 
     on_loop: list[bool] = []
     count_message = TokenCounter.count_message

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from sage_platform.agent.llm import LLMClients, LLMOverrideRefused
+from sage_platform.agent.requests import LLMModelConfig
 from sage_platform.config import Settings
-from sage_platform.server.llm import LLMClients, LLMOverrideRefused
-from sage_platform.server.schemas import LLMModelConfig
 from tests.chat_stub import ChatStub, chat_stub
 from tests.server.conftest import AgentClient
 

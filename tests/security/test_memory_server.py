@@ -11,10 +11,10 @@ from mcp import ClientSession
 from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.identity import KeyRing, issue_key, parse_key_list, revoke_key
-from sage_platform.mcp import create_http_app
-from sage_platform.mcp.server import MemoryService
-from tests.mcp.conftest import payload, with_client
+from sage_platform.memory_server import create_http_app
+from sage_platform.memory_server.server import MemoryService
 from tests.mcp_tool_server import free_port, uvicorn_thread
+from tests.memory_server.conftest import payload, with_client
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from sage_platform.agent.budget import ContextBudget, ContextTooLong, plan_context
+from sage_platform.agent.session_store import History, StoredMessage
 from sage_platform.config import Settings
-from sage_platform.server.budget import ContextBudget, ContextTooLong, plan_context
-from sage_platform.server.store import History, StoredMessage
-from sage_platform.tokens import TokenCounter
+from sage_platform.tokenization import TokenCounter
 from tests.chat_stub import ChatStub
 from tests.server.conftest import AgentClient
 

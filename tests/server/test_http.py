@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from sage_platform.server.network import check_bind
+from sage_platform.network import check_bind
 from tests.server.conftest import AgentClient
 
 

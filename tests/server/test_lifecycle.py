@@ -58,7 +58,7 @@ def test_client_disconnect_releases_the_lock_and_cpu_returns_to_idle(server: Age
 def _runs(server: AgentClient, session: str) -> list[str]:
     from sqlalchemy import select
 
-    from sage_platform.server.store import runs
+    from sage_platform.agent.session_store import runs
 
     with server.state.store.engine.connect() as conn:
         return [r[0] for r in conn.execute(select(runs.c.status).where(runs.c.session_id == session))]

@@ -12,11 +12,11 @@ import pytest
 import requests
 from dagster import DagsterInstance, build_sensor_context
 
+from sage_platform.agent.tasks import TaskStore
 from sage_platform.db import Database
 from sage_platform.jobs import streaming_agent_job
 from sage_platform.resources import SageResource
 from sage_platform.sensors import agent_task_sensor
-from sage_platform.server.tasks import TaskStore
 from tests._children import Child
 from tests.chat_stub import ChatStub
 from tests.server.conftest import AgentClient
@@ -92,7 +92,7 @@ def test_the_stream_is_followed_live_while_the_job_runs(llm_env: None, llm: Chat
 def test_a_killed_run_retried_completes_once_without_duplicates(
     llm_env: None, llm: ChatStub, settings, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from sage_platform.server.schemas import StreamRequest
+    from sage_platform.agent.requests import StreamRequest
 
     tasks = TaskStore(Database.from_settings(settings))
     task = tasks.submit(StreamRequest(messages=[{"role": "user", "content": "[[hold]] survive a crash"}]))
@@ -121,7 +121,7 @@ def test_a_killed_run_retried_completes_once_without_duplicates(
 
 
 def test_a_task_whose_runs_keep_failing_is_marked_failed_with_the_error(llm_env: None, settings) -> None:  # type: ignore[no-untyped-def]
-    from sage_platform.server.schemas import StreamRequest
+    from sage_platform.agent.requests import StreamRequest
 
     tasks = TaskStore(Database.from_settings(settings))
     task = tasks.submit(StreamRequest(messages=[{"role": "user", "content": "[[status:500]] doomed"}]))

@@ -45,7 +45,7 @@ def test_tracing_off_loads_no_sdk_and_no_exporter() -> None:
     # FastAPI itself imports the OpenTelemetry API; the SDK and the exporter are ours to avoid.
     code = (
         "import sys; from sage_platform.config import Settings; from sage_platform.server import create_app;"
-        "from sage_platform.server.tracing import configure_tracing, span;"
+        "from sage_platform.agent.tracing import configure_tracing, span;"
         "create_app(Settings()); print(configure_tracing(Settings()));"
         "print(any(m.startswith(('opentelemetry.sdk', 'opentelemetry.exporter')) for m in sys.modules))"
     )

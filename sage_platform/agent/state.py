@@ -1,0 +1,105 @@
+"""What one server process shares across requests: settings, store, LLM clients, tools, runs.
+
+Usage::
+
+    state = AgentState.create(settings)     # in the app's lifespan
+    await state.start(); ...; await state.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sage_platform.agent.llm import LLMClients
+from sage_platform.agent.loop import Agent
+from sage_platform.agent.runs import RunRegistry
+from sage_platform.agent.session_store import SessionStore
+from sage_platform.agent.tool_servers import ToolServerRegistry
+from sage_platform.agent.tools import Tool, builtin_tools
+from sage_platform.config import Settings
+from sage_platform.identity import KeyRing
+from sage_platform.tokenization import TokenCounter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentState:
+    settings: Settings
+    platform: Any
+    store: SessionStore
+    llm: LLMClients
+    mcp: ToolServerRegistry
+    keys: KeyRing
+    agent: Agent
+    builtins: dict[str, Tool] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, platform: Any = None) -> AgentState:
+        """``platform``: one already built in this process (its database and embedder are reused)."""
+        from sage_platform.agent.memory import AgentMemory
+        from sage_platform.platform import Platform
+
+        platform = platform or Platform(settings)
+        store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
+        builtins = builtin_tools(platform, _LazyMemory(platform, AgentMemory))
+        mcp = ToolServerRegistry()
+        llm = LLMClients(settings)
+
+        def tools() -> dict[str, Tool]:
+            return {**builtins, **mcp.tools()}
+
+        agent = Agent(
+            settings,
+            llm,
+            store,
+            tools,
+            TokenCounter.local(),
+            RunRegistry(settings.max_active_streams, settings.max_streams_per_user),
+        )
+        return cls(
+            settings,
+            platform,
+            store,
+            llm,
+            mcp,
+            KeyRing.from_settings(settings, platform.db, audience="api"),
+            agent,
+            builtins,
+        )
+
+    async def start(self) -> None:
+        path = self.settings.mcp_config_path
+        if path is None:  # only an operator's explicit SAGE_MCP_CONFIG_PATH, never a file in the cwd
+            return
+        try:
+            count = await self.mcp.load_file(path)
+        except ValueError as error:  # a bad preset file is reported, the server still starts
+            logger.error("MCP preset %s not loaded: %s", path, error)
+        else:
+            if count:
+                logger.info("loaded %d MCP servers from %s", count, path)
+
+    async def close(self) -> None:
+        await self.agent.runs.close()
+        await asyncio.to_thread(self.agent.writer.close)
+        await self.mcp.close()
+        await self.llm.close()
+        await asyncio.to_thread(self.store.close)
+
+
+class _LazyMemory:
+    """Agent memory built on first use: the embedder loads only if remember/recall is called."""
+
+    def __init__(self, platform: Any, factory: Any) -> None:
+        self._platform = platform
+        self._factory = factory
+        self._memory: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._memory is None:
+            self._memory = self._factory(self._platform.db, self._platform.embedder)
+        return getattr(self._memory, name)

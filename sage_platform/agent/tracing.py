@@ -1,0 +1,51 @@
+"""OpenTelemetry spans, exported over OTLP/HTTP only when tracing is configured.
+
+Unset, ``span`` is a no-op context manager: no OpenTelemetry import, no cost.
+
+Usage::
+
+    configure_tracing(settings)           # once, at start
+    with span("llm.stream", model="qwen"):
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sage_platform.config import Settings
+
+_tracer: Any = None
+
+
+def configure_tracing(settings: Settings) -> bool:
+    """Set up the OTLP exporter when ``--enable_trace`` or ``--trace_jaeger_url`` is given."""
+    global _tracer
+    if not settings.tracing_enabled:
+        _tracer = None
+        return False
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    endpoint = (settings.trace_jaeger_url or "http://127.0.0.1:4318").rstrip("/")
+    if not endpoint.endswith("/v1/traces"):
+        endpoint += "/v1/traces"
+    provider = TracerProvider(resource=Resource.create({"service.name": "sage-agent-server"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    trace.set_tracer_provider(provider)
+    _tracer = trace.get_tracer("sage_platform.agent")
+    return True
+
+
+@contextlib.contextmanager
+def span(name: str, **attributes: Any) -> Iterator[None]:
+    if _tracer is None:
+        yield
+        return
+    with _tracer.start_as_current_span(name, attributes={k: str(v) for k, v in attributes.items()}):
+        yield
