@@ -8,11 +8,10 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetKey,
-    MetadataValue,
     asset_check,
 )
 
-from sage_platform.assets._metadata import markdown_table
+from sage_platform.assets._metadata import table
 from sage_platform.assets.evaluation import evaluation_report
 from sage_platform.assets.indexing import chunk_embeddings, pgvector_index
 from sage_platform.assets.ingestion import document_chunks, raw_documents
@@ -40,7 +39,9 @@ def _result(quality: QualityResult) -> AssetCheckResult:
             "rows": quality.rows,
             "expectations": quality.evaluated,
             "failed_expectations": len(quality.failures),
-            "failing_rows": markdown_table(["expectation", "column", "row"], failing[:20], width=100),
+            "failing_rows": table(
+                [("expectation", "string"), ("column", "string"), ("row", "string")], failing[:20], width=100
+            ),  # fmt: skip
         },
     )
 
@@ -84,7 +85,13 @@ def evaluation_regression(context: AssetCheckExecutionContext, sage: SageResourc
         description=gate.summary,
         metadata={
             "margin_points": settings.eval_regression_margin,
-            "comparison": MetadataValue.md(gate.markdown()),
+            "comparison": table(
+                [("metric", "string"), ("previous", "float"), ("new", "float"), ("change_points", "float")],
+                [
+                    (metric, old, new, None if delta is None else round(delta, 2))
+                    for metric, old, new, delta in gate.rows
+                ],
+            ),
             "regressions": len(gate.regressions),
         },
     )

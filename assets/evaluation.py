@@ -3,9 +3,9 @@
 import base64
 import time
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AutomationCondition, MaterializeResult, MetadataValue, asset
 
-from sage_platform.assets._metadata import markdown_table
+from sage_platform.assets._metadata import stored_table, table
 from sage_platform.assets.indexing import pgvector_index
 from sage_platform.evaluation import (
     HEADLINE_METRICS,
@@ -19,48 +19,60 @@ from sage_platform.resources import SageResource
 
 
 @asset(group_name="rag", kinds={"postgres"})
-def eval_questions(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+def eval_questions(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
     """The golden set from SAGE_EVAL_SET (JSONL). A bad line fails this asset with its line number."""
     platform = sage.platform
     questions = load_golden_set(platform.settings.eval_set)
     store_golden_set(platform.db, questions)
+    with platform.db.connect() as conn:
+        standard = stored_table(conn, "eval_questions", rows=len(questions))
     return MaterializeResult(
         metadata={
+            **standard,
             "eval_set": MetadataValue.path(str(platform.settings.eval_set)),
-            "questions": len(questions),
             "with_relevant_ids": sum(1 for q in questions if q.relevant_doc_ids),
-            "preview": markdown_table(
-                ["id", "question", "relevant"],
+            "preview": table(
+                [("id", "string"), ("question", "string"), ("relevant", "string")],
                 [(q.id, q.question, ", ".join(q.relevant_doc_ids)) for q in questions[:10]],
             ),
         }
     )
 
 
-@asset(group_name="rag", kinds={"openai", "postgres"}, deps=[pgvector_index, eval_questions], pool="llm")
-def rag_answers(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+# Answers and the evaluation follow a changed index on their own (after an inbox run, a rebuild):
+# declarative automation reads better here than a schedule guessing when the index is done.
+@asset(
+    group_name="rag",
+    kinds={"openai", "postgres"},
+    deps=[pgvector_index, eval_questions],
+    pool="llm",
+    automation_condition=AutomationCondition.eager(),
+)
+def rag_answers(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
     """Top-k chunks from pgvector per question, then an answer from the LLM or the extractive answerer."""
     platform = sage.platform
     began = time.perf_counter()
     stats = answer_questions(platform.db, platform.retriever, platform.answerer, answer_k=platform.settings.retrieval_k)
     context.log.info(f"answered {stats.questions} questions with {stats.answerer}")
+    with platform.db.connect() as conn:
+        standard = stored_table(conn, "rag_answers", rows=stats.questions)
     return MaterializeResult(
         metadata={
+            **standard,
             "answerer": stats.answerer,
             "retriever": platform.retriever.name,
             "k": platform.settings.retrieval_k,
-            "questions": stats.questions,
             "duration_s": round(time.perf_counter() - began, 3),
-            "preview": markdown_table(
-                ["question", "answer", "top documents"],
+            "preview": table(
+                [("question", "string"), ("answer", "string"), ("top_documents", "string")],
                 [(q, a, ", ".join(d[:3])) for q, a, d in stats.preview[:10]],
             ),
         }
     )
 
 
-@asset(group_name="rag", kinds={"python"}, deps=[rag_answers])
-def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+@asset(group_name="rag", kinds={"python"}, deps=[rag_answers], automation_condition=AutomationCondition.eager())
+def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
     """BLEU, ROUGE, EM/F1 and retrieval recall/MRR, plotted across materializations."""
     platform = sage.platform
     settings = platform.settings
@@ -77,10 +89,11 @@ def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> Mat
             "dagster_run_id": context.run.run_id,
         },
     )
-    summary = markdown_table(["metric", "score"], [(name, f"{report.scores[name]:.4f}") for name in HEADLINE_METRICS])
-    worst = markdown_table(
-        ["question", "gold", "prediction", "retrieved", "f1"],
-        [(w["question"], w["gold"], w["prediction"], ", ".join(w["retrieved_doc_ids"][:3]), f"{w['f1']:.1f}")
+    summary = table([("metric", "string"), ("score", "float")],
+                    [(name, round(float(report.scores[name]), 4)) for name in HEADLINE_METRICS])  # fmt: skip
+    worst = table(
+        [("question", "string"), ("gold", "string"), ("prediction", "string"), ("retrieved", "string"), ("f1", "float")],
+        [(w["question"], w["gold"], w["prediction"], ", ".join(w["retrieved_doc_ids"][:3]), round(w["f1"], 1))
          for w in report.worst(10)],
         width=60,
     )  # fmt: skip

@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetObservation, Config, MaterializeResult, asset
 
-from sage_platform.assets.ingestion import document_chunks
+from sage_platform.assets.ingestion import CODE_VERSIONS, document_chunks
 from sage_platform.embeddings import embed_missing_chunks
 from sage_platform.index import IndexStats, sync_pgvector_index
 from sage_platform.index.pgvector import rebuild_pgvector_index
@@ -24,7 +24,7 @@ def _index_metadata(stats: IndexStats) -> dict[str, Any]:
     return {
         "mode": stats.mode,
         "version": stats.version,
-        "row_count": stats.rows,
+        "dagster/row_count": stats.rows,
         "inserted": stats.inserted,
         "deleted": stats.deleted,
         "load_rows_per_s": round(stats.load_rows_per_second, 1),
@@ -34,8 +34,14 @@ def _index_metadata(stats: IndexStats) -> dict[str, Any]:
     }
 
 
-@asset(group_name="rag", kinds={"pytorch", "postgres"}, deps=[document_chunks], pool="embedding")
-def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult:
+@asset(
+    group_name="rag",
+    kinds={"pytorch", "postgres"},
+    deps=[document_chunks],
+    pool="embedding",
+    code_version=CODE_VERSIONS["chunk_embeddings"],
+)
+def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
     """One vector per (model, chunk text). Only texts never embedded with this model are embedded."""
     platform = sage.platform
     embedder = platform.embedder
@@ -66,8 +72,14 @@ def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> Mate
     )
 
 
-@asset(group_name="rag", kinds={"pgvector"}, deps=[chunk_embeddings], pool="database")
-def pgvector_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> MaterializeResult:
+@asset(
+    group_name="rag",
+    kinds={"pgvector"},
+    deps=[chunk_embeddings],
+    pool="database",
+    code_version=CODE_VERSIONS["pgvector_index"],
+)
+def pgvector_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> MaterializeResult[None]:
     """Versioned pgvector tables (HNSW cosine + full-text GIN) behind the ``chunk_index`` view.
 
     A rebuild, a new model or a first build makes a new version, checked (row count, recall@10
@@ -84,8 +96,17 @@ def pgvector_index(context: AssetExecutionContext, sage: SageResource, config: I
     return MaterializeResult(metadata=_index_metadata(stats))
 
 
-@asset(group_name="rag", kinds={"elasticsearch"}, deps=[chunk_embeddings], output_required=False, pool="database")
-def es_index(context: AssetExecutionContext, sage: SageResource, config: IndexConfig) -> Iterator[MaterializeResult]:
+@asset(
+    group_name="rag",
+    kinds={"elasticsearch"},
+    deps=[chunk_embeddings],
+    output_required=False,
+    pool="database",
+    code_version=CODE_VERSIONS["es_index"],
+)
+def es_index(
+    context: AssetExecutionContext, sage: SageResource, config: IndexConfig
+) -> Iterator[MaterializeResult[None]]:
     """The chunks in Elasticsearch (``sage-chunks-<version>`` behind the alias ``sage-chunks``).
 
     Skipped, never failed, when SAGE_ELASTICSEARCH_URL is unset.

@@ -1,12 +1,22 @@
 """Jobs over the asset graph."""
 
-from dagster import AssetSelection, JobDefinition, define_asset_job
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster import AssetSelection, define_asset_job
 
 rag_job = define_asset_job(
     "rag_job",
     selection=AssetSelection.groups("rag"),
     description="The whole RAG graph: ingest, chunk, embed, index, answer and evaluate.",
+)
+
+inbox_job = define_asset_job(
+    "inbox_job",
+    selection=AssetSelection.assets(
+        "raw_documents", "document_chunks", "chunk_embeddings", "pgvector_index", "es_index"
+    ),
+    description=(
+        "New or changed inbox files: staged into the corpus, ingested, chunked, embedded and indexed. "
+        "Answers and the evaluation follow by declarative automation, not in this run."
+    ),
 )
 
 index_rebuild_job = define_asset_job(
@@ -22,6 +32,6 @@ index_rebuild_job = define_asset_job(
 from sage_platform.jobs.agent_tasks import streaming_agent_job  # noqa: E402 (after the asset jobs they sit beside)
 from sage_platform.jobs.backup import backup_job  # noqa: E402
 
-jobs: list[JobDefinition | UnresolvedAssetJobDefinition] = [rag_job, index_rebuild_job, backup_job, streaming_agent_job]
+jobs = (rag_job, inbox_job, index_rebuild_job, backup_job, streaming_agent_job)
 
-__all__ = ["backup_job", "index_rebuild_job", "jobs", "rag_job", "streaming_agent_job"]
+__all__ = ["backup_job", "inbox_job", "index_rebuild_job", "jobs", "rag_job", "streaming_agent_job"]

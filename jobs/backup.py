@@ -1,7 +1,8 @@
 """backup_job: a verified backup of the platform database, then retention."""
 
-from dagster import MetadataValue, OpExecutionContext, job, op
+from dagster import OpExecutionContext, job, op
 
+from sage_platform.assets._metadata import table
 from sage_platform.ops.backup import apply_retention, backup_now
 from sage_platform.resources import SageResource
 
@@ -11,9 +12,6 @@ def backup_database(context: OpExecutionContext, sage: SageResource) -> None:
     platform = sage.platform
     result = backup_now(platform.settings, platform.db)
     deleted = apply_retention(platform.settings)
-    rows = "\n".join(
-        f"| {t['table']} | {t['rows']} | {t['restored_rows']} | {'✓' if t['match'] else '✗'} |" for t in result.tables
-    )
     context.add_output_metadata(
         {
             "location": result.location,
@@ -22,7 +20,10 @@ def backup_database(context: OpExecutionContext, sage: SageResource) -> None:
             "verify_seconds": round(result.verify_seconds, 2),
             "store_seconds": round(result.store_seconds, 2),
             "tables_verified": len(result.tables),
-            "verification": MetadataValue.md("| table | rows | restored | match |\n|---|---|---|---|\n" + rows),
+            "verification": table(
+                [("table", "string"), ("rows", "int"), ("restored", "int"), ("match", "bool")],
+                [(t["table"], t["rows"], t["restored_rows"], t["match"]) for t in result.tables],
+            ),
             "deleted_by_retention": deleted,
         }
     )

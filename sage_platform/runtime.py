@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,13 +31,23 @@ def prepare_dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("DAGSTER_HOME"):
         target = home / "dagster.yaml"
-        if not target.exists() or target.read_bytes() != DAGSTER_YAML.read_bytes():
-            shutil.copyfile(DAGSTER_YAML, target)
+        rendered = instance_yaml(settings)
+        if not target.exists() or target.read_text() != rendered:
+            target.write_text(rendered)
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault("SAGE_DAGSTER_PG_URL", dagster_storage_url(settings))
     os.environ.setdefault("SAGE_DAGSTER_COMPUTE_LOG_DIR", str(home / "compute_logs"))
-    os.environ.setdefault("SAGE_MAX_CONCURRENT_RUNS", str(settings.max_concurrent_runs))
     return home
+
+
+def instance_yaml(settings: Settings) -> str:
+    """The shipped dagster.yaml with this deployment's run limit (Dagster reads no variable there)."""
+    import yaml
+
+    config = yaml.safe_load(DAGSTER_YAML.read_text())
+    config["concurrency"]["runs"]["max_concurrent_runs"] = settings.max_concurrent_runs
+    header = f"# Written by sage from {DAGSTER_YAML.name}; edit that file or the SAGE_* settings instead.\n"
+    return header + str(yaml.safe_dump(config, sort_keys=False))
 
 
 def set_pool_limits(settings: Settings) -> dict[str, int]:

@@ -2,7 +2,14 @@
 
 from typing import Any
 
-from dagster import DefaultScheduleStatus, DefaultSensorStatus, ScheduleDefinition, SensorDefinition
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    ScheduleDefinition,
+    SensorDefinition,
+)
 
 from sage_platform.jobs import backup_job, index_rebuild_job, rag_job
 from sage_platform.sensors.agent_tasks import agent_task_sensor
@@ -31,13 +38,24 @@ daily_evaluation = _schedule(
     "The whole graph once a day: ingest what changed, re-evaluate, and gate on regressions.",
 )  # fmt: skip
 
+# Evaluates the answers' and the report's automation conditions; running from the start (Dagster's
+# default sensor would have to be switched on in the UI first).
+evaluation_automation = AutomationConditionSensorDefinition(
+    "evaluation_automation",
+    target=AssetSelection.assets("rag_answers", "evaluation_report"),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=60,
+    description="Answers and the evaluation report follow a changed index (inbox runs, rebuilds).",
+)
+
 schedules: list[ScheduleDefinition] = [nightly_backup, weekly_index_rebuild, daily_evaluation]
-sensors: list[SensorDefinition] = [agent_task_sensor, inbox_sensor, run_failure_alerts]
+sensors: list[SensorDefinition] = [agent_task_sensor, inbox_sensor, run_failure_alerts, evaluation_automation]
 assert run_failure_alerts.default_status == DefaultSensorStatus.RUNNING
 
 __all__ = [
     "agent_task_sensor",
     "daily_evaluation",
+    "evaluation_automation",
     "inbox_sensor",
     "nightly_backup",
     "run_failure_alerts",

@@ -41,7 +41,7 @@ def agent_task_sensor(context: SensorEvaluationContext, sage: SageResource):  # 
         )
 
 
-REAP_GRACE_S = 300.0  # a run that failed may still be retried (run_retries): give the retry time to claim it
+REAP_GRACE_S = 300.0  # a run whose worker crashed is retried (run_retries): give the retry time to claim it
 _ENDED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 

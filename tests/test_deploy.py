@@ -91,19 +91,25 @@ def test_compose_validates_offline(tmp_path: Path) -> None:
     assert no_keys.returncode != 0 and "set SAGE_API_KEYS" in no_keys.stderr
 
 
-def test_dagster_yaml_is_the_production_instance(settings) -> None:  # type: ignore[no-untyped-def]
+def test_dagster_yaml_is_the_production_instance(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from dagster import DagsterInstance
 
     from sage_platform.db import Database
     from sage_platform.runtime import prepare_dagster_home, set_pool_limits
 
+    monkeypatch.setenv("SAGE_MAX_CONCURRENT_RUNS", "3")
+    settings = settings.model_copy(update={"max_concurrent_runs": 3})
     Database.from_settings(settings)
     prepare_dagster_home(settings)
     assert set_pool_limits(settings) == {"llm": 4, "embedding": 1, "database": 1}
     with DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        # only a crashed run worker is retried, never a deterministic asset or check failure
+        assert not instance.run_retries_retry_on_asset_or_op_failure
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 3  # the setting, written into the copy
+        assert concurrency.pool_config.pool_granularity.value == "op"
         assert instance.event_log_storage.get_concurrency_keys() == {"llm", "embedding", "database"}
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     from sage_platform.definitions import defs

@@ -40,14 +40,21 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
     instance = DagsterInstance.ephemeral()
     first = run_graph(instance)
     assert first.success
-    chunks = metadata(first, "document_chunks")["chunks"]
-    assert chunks > 10
+    chunks = metadata(first, "document_chunks")["dagster/row_count"]
+    assert chunks > 10 and chunks == len(_rows(db, "SELECT 1 FROM chunks"))
+    documents = metadata(first, "raw_documents")
+    assert documents["dagster/table_name"] == "documents" and documents["dagster/row_count"] == len(docs)
+    columns = {column.name: column.type for column in documents["dagster/column_schema"].columns}
+    assert columns["doc_id"] == "string" and columns["size_bytes"] == "int"  # read from the database itself
+    preview = documents["preview"]  # a Dagster table with a schema, not Markdown
+    assert [column.name for column in preview.schema.columns] == ["doc_id", "title", "bytes"]
+    assert len(preview.records) == min(10, len(docs)) and isinstance(preview.records[0].data["bytes"], int)
     embedded = metadata(first, "chunk_embeddings")
     assert (
         embedded["embedded"] == len(_rows(db, "SELECT DISTINCT text_hash FROM chunks")) and embedded["dimension"] == 384
     )
     index = metadata(first, "pgvector_index")
-    assert (index["mode"], index["row_count"], index["version"]) == ("rebuild", chunks, 1)
+    assert (index["mode"], index["dagster/row_count"], index["version"]) == ("rebuild", chunks, 1)
     assert (
         "USING hnsw (embedding vector_cosine_ops)"
         in _rows(db, "SELECT indexdef FROM pg_indexes WHERE indexname = 'chunk_index_v1_hnsw'")[0][0]
@@ -127,7 +134,7 @@ def test_changing_the_model_reembeds_everything_and_retires_old_vectors(
     distinct = _rows(db, "SELECT count(DISTINCT text_hash) FROM chunks")[0][0]
     assert models == [("stub-embedding", DIMENSION, distinct)]
     index = metadata(result, "pgvector_index")
-    assert index["mode"] == "rebuild" and index["row_count"] == _rows(db, "SELECT count(*) FROM chunks")[0][0]
+    assert index["mode"] == "rebuild" and index["dagster/row_count"] == _rows(db, "SELECT count(*) FROM chunks")[0][0]
     assert metadata(result, "document_chunks")["chunker"] == "cdc1:chars:1200:100"
 
 
@@ -168,7 +175,7 @@ def test_pubmedqa_recall_at_5(settings: Settings) -> None:
     result = run_graph()
     recall = metadata(result, "evaluation_report")["recall@5"]
     assert recall >= 0.9, recall
-    assert metadata(result, "raw_documents")["documents"] == 100
+    assert metadata(result, "raw_documents")["dagster/row_count"] == 100
 
 
 def test_es_index_is_skipped_and_the_rebuild_job_switches_versions(settings: Settings, db: Database) -> None:

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
         "sage_platform.request_guard",
         "sage_platform.dependencies",
     ),  # fmt: skip
-    ("sage_platform.tokenization", "sage_platform.db"),
+    ("sage_platform.tokenization", "sage_platform.db", "sage_platform.llm_clients"),
     ("sage_platform.identity", "sage_platform.ingest"),
     ("sage_platform.chunking",),
     ("sage_platform.embeddings",),
@@ -35,7 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("sage_platform.retrieval",),
     ("sage_platform.generation",),
     ("sage_platform.evaluation", "sage_platform.quality"),
-    ("sage_platform.platform", "sage_platform.pipeline", "sage_platform.datasets"),
+    ("sage_platform.platform", "sage_platform.pipeline", "sage_platform.datasets", "sage_platform.memory_store",
+     "sage_platform.fingerprints"),  # fmt: skip
     ("sage_platform.agent", "sage_platform.memory_server", "sage_platform.ops", "sage_platform.network"),
     ("sage_platform.server",),
     (
@@ -98,7 +99,8 @@ def layer_of(module: str) -> int:
     best, best_length = -1, -1
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_length:
+            covers = module == prefix or (prefix != "sage_platform" and module.startswith(prefix + "."))
+            if covers and len(prefix) > best_length:
                 best, best_length = index, len(prefix)
     return best
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from sage_platform.agent.requests import LLMModelConfig
 from sage_platform.config import Settings
+from sage_platform.llm_clients import ModelChoice, async_client
 
 
 class LLMNotConfigured(ValueError):
@@ -49,16 +50,6 @@ MAX_CLIENTS = 32  # distinct (endpoint, key) pairs kept open; the least recently
 
 def _same_url(a: str | None, b: str | None) -> bool:
     return (a or "").rstrip("/") == (b or "").rstrip("/")
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    model: str
-    base_url: str | None
-    api_key: str | None
-    max_tokens: int
-    temperature: float
-    top_p: float
 
 
 @dataclass
@@ -144,18 +135,7 @@ class LLMClients:
         if key in self._clients:
             self._clients.move_to_end(key)
         else:
-            from openai import AsyncOpenAI, DefaultAioHttpClient
-
-            timeout = self.settings.default_llm_timeout
-            self._clients[key] = AsyncOpenAI(
-                base_url=choice.base_url,
-                api_key=choice.api_key or "unused",
-                max_retries=self.settings.default_llm_max_retries,
-                timeout=timeout,
-                # aiohttp under the SDK: httpx's pool checks every idle connection on each request,
-                # which at hundreds of concurrent streams costs more CPU than the streams themselves.
-                http_client=DefaultAioHttpClient(timeout=timeout),
-            )
+            self._clients[key] = async_client(self.settings, choice.base_url, choice.api_key)
             while len(self._clients) > self.max_clients:
                 _, evicted = self._clients.popitem(last=False)
                 closing = asyncio.get_running_loop().create_task(evicted.close())

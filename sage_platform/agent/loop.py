@@ -24,7 +24,6 @@ from sage_platform.agent.llm import (
     LLMClients,
     LLMStreamError,
     LLMStreamTruncated,
-    ModelChoice,
     ReasoningDelta,
     TextDelta,
     ToolCallsDone,
@@ -40,6 +39,7 @@ from sage_platform.agent.tracing import span
 from sage_platform.agent.turn_writer import TurnWriter
 from sage_platform.config import Settings
 from sage_platform.identity import DEFAULT_USER
+from sage_platform.llm_clients import ModelChoice
 from sage_platform.tokenization import TokenCounter
 
 logger = logging.getLogger(__name__)

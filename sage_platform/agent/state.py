@@ -40,12 +40,11 @@ class AgentState:
     @classmethod
     def create(cls, settings: Settings, platform: Any = None) -> AgentState:
         """``platform``: one already built in this process (its database and embedder are reused)."""
-        from sage_platform.agent.memory import AgentMemory
         from sage_platform.platform import Platform
 
         platform = platform or Platform(settings)
         store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
-        builtins = builtin_tools(platform, _LazyMemory(platform, AgentMemory))
+        builtins = builtin_tools(platform, _LazyMemory(platform))
         mcp = ToolServerRegistry()
         llm = LLMClients(settings)
 
@@ -94,12 +93,16 @@ class AgentState:
 class _LazyMemory:
     """Agent memory built on first use: the embedder loads only if remember/recall is called."""
 
-    def __init__(self, platform: Any, factory: Any) -> None:
+    def __init__(self, platform: Any) -> None:
         self._platform = platform
-        self._factory = factory
         self._memory: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._memory is None:
-            self._memory = self._factory(self._platform.db, self._platform.embedder)
+            from sage_platform.agent.memory import AgentMemory
+            from sage_platform.memory_store import MemoryStore
+
+            platform = self._platform
+            store = MemoryStore.for_settings(platform.settings, platform.db, platform.embedder)
+            self._memory = AgentMemory(store, platform.embedder)
         return getattr(self._memory, name)

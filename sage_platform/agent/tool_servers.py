@@ -53,10 +53,13 @@ def _transport(spec: McpServerSpec) -> Any:
         from mcp.client.sse import sse_client
 
         return sse_client(spec.url, headers=headers)
+    import httpx2  # the HTTP client the mcp SDK is built on
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
 
-    return _streamable(spec.url, create_mcp_http_client(headers=headers), streamable_http_client)
+    # The SDK's own defaults: 30 s per operation, 300 s to read (a server may hold a stream open);
+    # redirects are left to the transport, which follows them only within the endpoint's origin.
+    client = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+    return _streamable(spec.url, client, streamable_http_client)
 
 
 @contextlib.asynccontextmanager

@@ -35,6 +35,11 @@ def chunk_id(doc_id: str, position: int, chunk_text_hash: str) -> str:
     return hashlib.sha256(f"{doc_id}\x00{position}\x00{chunk_text_hash}".encode()).hexdigest()[:32]
 
 
+def chunks_fingerprint(chunker: str, language: str) -> str:
+    """Changes whenever a document's stored chunks would differ: cut differently, or searched in another language."""
+    return f"{chunker}:fts={language}"
+
+
 def chunk_documents(
     db: Database,
     splitter: ChunkSplitter,
@@ -45,7 +50,7 @@ def chunk_documents(
     """Split changed documents; each chunk also gets its text-search configuration (per document:
     declared ``language``/``lang`` metadata, else detected CJK, else ``default_language``)."""
     stats = ChunkStats()
-    fingerprint = f"{splitter.fingerprint}:fts={default_language}"
+    fingerprint = chunks_fingerprint(splitter.fingerprint, default_language)
     with db.connect() as conn:
         pending = [
             row[0]

@@ -52,6 +52,10 @@ class _Unit:
         return int(self.spans[-1, 1])
 
 
+def chunker_fingerprint(tokenizer_name: str, size: int, overlap: int) -> str:
+    return f"{VERSION}:{tokenizer_name}:{size}:{overlap}"
+
+
 class ChunkSplitter:
     def __init__(self, tokenizer: Tokenizer, size: int, overlap: int) -> None:
         if size <= 2 * overlap:
@@ -64,7 +68,7 @@ class ChunkSplitter:
     @property
     def fingerprint(self) -> str:
         """Changes whenever the same text would be cut differently."""
-        return f"{VERSION}:{self.tokenizer.name}:{self.size}:{self.overlap}"
+        return chunker_fingerprint(self.tokenizer.name, self.size, self.overlap)
 
     def split(self, text: str) -> list[ChunkText]:
         return self.split_many([text])[0]

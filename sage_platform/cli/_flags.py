@@ -87,8 +87,9 @@ def add_settings(
         flag = (renamed or {}).get(name, flag_of(name))
         options = _value_options(field.annotation)
         extra = field.json_schema_extra
-        if isinstance(extra, dict) and isinstance(extra.get("choices"), (list, tuple)):
-            options["choices"] = list(extra["choices"])
+        choices = extra.get("choices") if isinstance(extra, dict) else None
+        if isinstance(choices, list):
+            options["choices"] = choices
         default = "unset" if field.default is None else field.default
         secret = _is_secret(field.annotation)
         note = " — prefer the environment: other users can read a command line" if secret else ""

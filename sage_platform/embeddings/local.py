@@ -45,7 +45,7 @@ class LocalEmbedder:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
                 _MODELS[key] = SentenceTransformer(str(self.model_dir), device="cpu")
             return _MODELS[key]

@@ -6,7 +6,7 @@ multiplied by 100), so one margin (default 2 points) means the same for BLEU and
 Usage::
 
     gate = compare_scores(previous, current, margin=2.0)
-    gate.passed, gate.markdown()
+    gate.passed, gate.rows   # (metric, previous, new, change in points)
 """
 
 from __future__ import annotations
@@ -37,14 +37,6 @@ class GateResult:
         if self.passed:
             return f"no headline metric dropped by more than {self.margin} points"
         return f"dropped by more than {self.margin} points: " + ", ".join(self.regressions)
-
-    def markdown(self) -> str:
-        lines = ["| metric | previous | new | change (points) |", "|---|---|---|---|"]
-        for metric, old, new, delta in self.rows:
-            flag = " ⚠" if metric in self.regressions else ""
-            fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
-            lines.append(f"| {metric} | {fmt(old)} | {fmt(new)} | {'–' if delta is None else f'{delta:+.2f}'}{flag} |")
-        return "\n".join(lines)
 
 
 def compare_scores(previous: dict[str, float], current: dict[str, float], *, margin: float = 2.0) -> GateResult:

@@ -85,7 +85,7 @@ class _CachedStemTokenizer:
         self.tokenize = lru_cache(maxsize=1 << 14)(self._tokens)
 
     def _tokens(self, text: str) -> list[str]:
-        return self._tokenize(text, self)  # rouge_score calls self.stem for words over three letters
+        return list(self._tokenize(text, self))  # rouge_score calls self.stem for words over three letters
 
 
 @lru_cache(maxsize=2)

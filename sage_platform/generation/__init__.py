@@ -22,16 +22,7 @@ class Answerer(Protocol):
 
 
 def answerer_from_settings(settings: Settings, embedder: Embedder) -> Answerer:
-    if settings.llm_configured:
-        key = settings.default_llm_api_key.get_secret_value() if settings.default_llm_api_key else None
-        return LLMAnswerer(
-            model=settings.default_llm_model_name or "",
-            base_url=settings.default_llm_api_base_url,
-            api_key=key,
-            max_tokens=settings.default_llm_max_tokens,
-            temperature=settings.default_llm_temperature,
-        )
-    return ExtractiveAnswerer(embedder)
+    return LLMAnswerer.from_settings(settings) or ExtractiveAnswerer(embedder)
 
 
 __all__ = ["Answerer", "ExtractiveAnswerer", "LLMAnswerer", "answerer_from_settings"]

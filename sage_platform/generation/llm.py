@@ -2,50 +2,51 @@
 
 Usage::
 
-    answerer = LLMAnswerer(model="qwen2.5", base_url="http://127.0.0.1:8000/v1", api_key=None)
+    answerer = LLMAnswerer.from_settings(settings)     # None when no LLM is configured
     answers = answerer.answer_many(["What is Sage?"], [hits])
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from sage_platform.config import Settings
 from sage_platform.generation.prompts import rag_messages
+from sage_platform.llm_clients import ModelChoice, default_model_choice, sync_client
 from sage_platform.retrieval.types import Hit
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 
 class LLMAnswerer:
     name = "llm"
 
-    def __init__(
-        self,
-        *,
-        model: str,
-        base_url: str | None,
-        api_key: str | None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        timeout: float = 120.0,
-    ) -> None:
-        from openai import OpenAI
+    def __init__(self, choice: ModelChoice, client: OpenAI) -> None:
+        self.choice = choice
+        self._client = client
 
-        self.model = model
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self._client = OpenAI(base_url=base_url, api_key=api_key or "unused", max_retries=3, timeout=timeout)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LLMAnswerer | None:
+        choice = default_model_choice(settings)
+        if choice is None:
+            return None
+        return cls(choice, sync_client(settings, choice.base_url, choice.api_key))
 
     @property
     def label(self) -> str:
-        return f"llm ({self.model})"
+        return f"llm ({self.choice.model})"
 
     def answer_many(self, questions: Sequence[str], hits: Sequence[Sequence[Hit]]) -> list[str]:
         return [self.answer(q, h) for q, h in zip(questions, hits, strict=True)]
 
     def answer(self, question: str, hits: Sequence[Hit]) -> str:
         response = self._client.chat.completions.create(
-            model=self.model,
+            model=self.choice.model,
             messages=rag_messages(question, hits),  # type: ignore[arg-type]
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
+            max_tokens=self.choice.max_tokens,
+            temperature=self.choice.temperature,
+            top_p=self.choice.top_p,
         )
         return (response.choices[0].message.content or "").strip()

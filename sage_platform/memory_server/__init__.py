@@ -29,17 +29,15 @@ def create_http_app(settings: Settings, memory: Any = None) -> Any:
     memory.identities_required = not settings.mcp_no_auth
     server = build_server(memory)
 
-    @server.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": memory.store.model, "dimension": memory.store.dim})
 
-    @server.custom_route(METADATA_PATH, methods=["GET"])
     async def metadata(request: Request) -> JSONResponse:
         return JSONResponse(resource_metadata(request.scope))
 
-    @server.custom_route(METADATA_PATH + "/mcp", methods=["GET"])
-    async def metadata_for_path(request: Request) -> JSONResponse:
-        return JSONResponse(resource_metadata(request.scope))
+    # The SDK's custom_route decorator is untyped: register the typed handlers through it directly.
+    for path, handler in (("/health", health), (METADATA_PATH, metadata), (METADATA_PATH + "/mcp", metadata)):
+        server.custom_route(path, methods=["GET"])(handler)
 
     app = server.streamable_http_app(
         host=settings.mcp_host, max_request_body_size=max(4 * settings.memory_max_chars + 65_536, 8_000_000)

@@ -7,7 +7,7 @@ Usage::
 
 from __future__ import annotations
 
-from sage_platform.memory_server.memory_store import MemoryHit
+from sage_platform.memory_store import MemoryHit
 from sage_platform.tokenization import TokenCounter
 
 TRUNCATED = " …[truncated]"

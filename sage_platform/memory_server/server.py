@@ -22,7 +22,7 @@ from pydantic import Field
 from sage_platform.config import Settings
 from sage_platform.identity import LOCAL, Identity
 from sage_platform.memory_server.context import format_context, render
-from sage_platform.memory_server.memory_store import MemoryRejected, MemoryRules, MemoryStore
+from sage_platform.memory_store import MemoryRejected, MemoryStore
 from sage_platform.tokenization import TokenCounter
 
 audit = logging.getLogger("sage.audit")
@@ -51,11 +51,8 @@ class MemoryService:
         from sage_platform.platform import Platform
 
         platform = Platform(settings)
-        embedder = platform.embedder
-        rules = MemoryRules(dedup_seconds=settings.memory_dedup_seconds, max_chars=settings.memory_max_chars)
-        store = MemoryStore(platform.db, embedder.model_name, embedder.dimension, rules)
-        store.ensure_index()
-        return cls(store, embedder, TokenCounter.local())
+        store = MemoryStore.for_settings(settings, platform.db, platform.embedder)
+        return cls(store, platform.embedder, TokenCounter.local())
 
     def identity(self, ctx: Context | None) -> Identity:
         identity = identity_of(ctx)

@@ -5,10 +5,12 @@ copied into ``<corpus>/inbox/`` (atomically) so the next graph run ingests them 
 Unreadable ones (unsupported type, too large, permission denied, unparsable) go to
 ``rejected_documents`` with the reason and are not looked at again until their bytes change.
 
+The sensor only scans; the run it launches stages the files (``stage_files``) and ingests them.
+
 Usage::
 
     scan = scan_inbox(Path("inbox"), known={}, max_bytes=20_000_000)
-    stage(scan.readable[0], Path("inbox"), corpus_dir)
+    staged, skipped = stage_files({f.path: f.content_hash for f in scan.readable}, Path("inbox"), corpus_dir, 20_000_000)
 """
 
 from __future__ import annotations
@@ -95,6 +97,23 @@ def stage(item: InboxFile, root: Path, corpus_dir: Path, max_bytes: int) -> Path
     write_private_file(partial, data)
     partial.replace(target)
     return target
+
+
+def stage_files(
+    files: dict[str, str], root: Path, corpus_dir: Path, max_bytes: int
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Stage each ``path → content hash``; ``(staged paths, [(path, why not)])``. A file that changed or
+    went away since the scan is skipped: its new bytes have a new hash, so the next scan launches it again."""
+    staged: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for path, content_hash in sorted(files.items()):
+        try:
+            stage(InboxFile(path, content_hash, 0), root, corpus_dir, max_bytes)
+        except Rejected as error:
+            skipped.append((path, str(error)))
+        else:
+            staged.append(path)
+    return staged, skipped
 
 
 def record_unreadable(db: Database, items: list[InboxFile]) -> None:

@@ -189,7 +189,8 @@ class S3Storage:
                 found = self.client.get_object(Bucket=self.bucket, Key=self._key(manifest_name(name)))
         except self.client.exceptions.NoSuchKey:
             return None
-        return json.loads(found["Body"].read())
+        manifest: dict[str, Any] = json.loads(found["Body"].read())
+        return manifest
 
     def delete(self, name: str) -> None:
         keys = [{"Key": self._key(name)}, {"Key": self._key(manifest_name(name))}]

@@ -42,4 +42,4 @@ def test_cli_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets", "import", "pubmedqa", str(PUBMEDQA), "--out", str(tmp_path / "pqa")]) == 0
     out = capsys.readouterr().out
     assert "imported 500 items" in out and "sage materialize" in out
-    assert main(["datasets", "import", "pubmedqa", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 2
+    assert main(["datasets", "import", "pubmedqa", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 1

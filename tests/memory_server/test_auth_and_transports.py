@@ -119,7 +119,7 @@ def test_token_create_list_revoke(env: dict[str, str], capsys: pytest.CaptureFix
     assert key_id in capsys.readouterr().out
     assert main(["mcp", "token", "revoke", key_id]) == 0
     assert KeyRing.from_settings(settings, db, audience="mcp").identify(token) is None
-    assert main(["mcp", "token", "revoke", key_id]) == 2  # already revoked: said so
+    assert main(["mcp", "token", "revoke", key_id]) == 1  # already revoked: said so
     assert "no active key" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["mcp", "token", "delete"])

@@ -197,7 +197,7 @@ def test_memories_resource_and_summarize_prompt(mcp_url: str) -> None:
 def test_vectors_above_2000_dimensions_use_an_indexed_halfvec(db, dimension: int) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from sage_platform.memory_server.memory_store import MemoryStore
+    from sage_platform.memory_store import MemoryStore
 
     store = MemoryStore(db, "big-model", dimension)
     store.ensure_index()

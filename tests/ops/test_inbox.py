@@ -1,4 +1,4 @@
-"""inbox_sensor with Dagster's build_sensor_context: cursor, once per (path, hash), unreadable files."""
+"""inbox_sensor with Dagster's build_sensor_context: one run per tick, staged in the run, once per (path, hash)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,23 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, RunRequest, SensorResult, SkipReason, build_sensor_context
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 
 from sage_platform.db import Database
 from sage_platform.package_files import SAMPLE_CORPUS_DIR
 from sage_platform.resources import SageResource
 from sage_platform.sensors import inbox_sensor
+from tests.conftest import write_pubmedqa
+from tests.graph import metadata, run_graph
 
 
 def _evaluate(cursor: str | None) -> tuple[list[RunRequest], str | None, str | None]:
@@ -33,24 +44,67 @@ def inbox(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return folder
 
 
-def test_new_and_changed_files_launch_once_each_and_are_staged(inbox: Path, env: dict[str, str]) -> None:
+def test_one_run_per_tick_stages_and_ingests_what_changed(inbox: Path, env: dict[str, str], settings) -> None:  # type: ignore[no-untyped-def]
     (inbox / "notes.md").write_text("# Notes\n\nBackups run nightly.")
     (inbox / "sub").mkdir()
     (inbox / "sub" / "faq.txt").write_text("How do I restore? With sage restore.")
     (inbox / ".upload.tmp").write_text("half a file")
     runs, cursor, _ = _evaluate(None)
-    assert sorted(r.tags["sage/inbox_file"] for r in runs) == ["notes.md", "sub/faq.txt"]
-    assert all(r.run_key == f"{r.tags['sage/inbox_file']}:{r.tags['sage/content_hash']}" for r in runs)
+    assert len(runs) == 1 and runs[0].tags["sage/inbox_files"] == "2"  # every changed file, one run
+    files = runs[0].run_config["ops"]["raw_documents"]["config"]["inbox_files"]
+    assert sorted(files) == ["notes.md", "sub/faq.txt"]
     corpus = Path(env["SAGE_CORPUS_DIR"])
+    assert not (corpus / "inbox").exists()  # the tick only scans; the run stages
+
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 6)
+    instance = DagsterInstance.ephemeral()
+    run_graph(instance)  # the graph as it was before the inbox files
+    from sage_platform.definitions import defs
+
+    before = evaluate_automation_conditions(defs=defs, instance=instance)
+    assert before.total_requested == 0  # everything is up to date
+    result = _launch(runs[0], instance)
+    assert metadata(result, "raw_documents")["inbox_files_staged"] == 2
     assert (corpus / "inbox" / "sub" / "faq.txt").read_text() == "How do I restore? With sage restore."
+    materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
+    assert "pgvector_index" in materialized and "rag_answers" not in materialized  # no LLM calls in this run
+    with Database.from_settings(settings).connect() as conn:
+        found = conn.execute("SELECT count(*) FROM chunks WHERE doc_id = 'inbox/notes.md'").fetchone()
+    assert found is not None and found[0] == 1
+    # The answers and the report follow the new index by declarative automation.
+    requested = evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=before.cursor
+    ).get_requested_partitions
+    assert {key: requested(AssetKey(key)) for key in ("rag_answers", "evaluation_report")} == {
+        "rag_answers": {None},
+        "evaluation_report": {None},
+    }
 
     again, cursor2, skip = _evaluate(cursor)
     assert again == [] and "no new or changed files" in (skip or "")
     (inbox / "notes.md").write_text("# Notes\n\nBackups run nightly at 02:00.")
     changed, _, _ = _evaluate(cursor2)
-    assert [r.tags["sage/inbox_file"] for r in changed] == ["notes.md"]
-    assert changed[0].run_key != next(r.run_key for r in runs if r.tags["sage/inbox_file"] == "notes.md")
+    assert list(changed[0].run_config["ops"]["raw_documents"]["config"]["inbox_files"]) == ["notes.md"]
+    assert changed[0].run_key != runs[0].run_key
+    _launch(changed[0], instance)
     assert (corpus / "inbox" / "notes.md").read_text().endswith("at 02:00.")
+
+
+def test_a_file_changed_after_the_scan_is_skipped_and_launched_again(inbox: Path, env: dict[str, str]) -> None:
+    (inbox / "notes.md").write_text("first")
+    runs, cursor, _ = _evaluate(None)
+    (inbox / "notes.md").write_text("second, written after the scan")
+    result = _launch(runs[0], DagsterInstance.ephemeral())
+    assert metadata(result, "raw_documents")["inbox_files_staged"] == 0
+    assert not (Path(env["SAGE_CORPUS_DIR"]) / "inbox" / "notes.md").exists()
+    again, _, _ = _evaluate(cursor)
+    assert list(again[0].run_config["ops"]["raw_documents"]["config"]["inbox_files"]) == ["notes.md"]
+
+
+def _launch(request: RunRequest, instance: DagsterInstance) -> ExecuteInProcessResult:
+    from sage_platform.definitions import defs
+
+    return defs.resolve_job_def("inbox_job").execute_in_process(run_config=request.run_config, instance=instance)
 
 
 def test_unreadable_files_are_reported_and_recorded_once(inbox: Path, settings) -> None:  # type: ignore[no-untyped-def]

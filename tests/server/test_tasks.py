@@ -139,4 +139,4 @@ def test_sage_task_submit_and_status(settings, capsys: pytest.CaptureFixture[str
     assert main(["task", "status", task_id]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["status"] == "pending" and status["user_id"] == "bob"
-    assert main(["task", "status", "nope"]) == 2
+    assert main(["task", "status", "nope"]) == 1

@@ -1,6 +1,8 @@
-"""Memories of coding-agent conversations in PostgreSQL + pgvector.
+"""The one memory store: coding-agent turns saved through the memory server, and the facts the
+streaming agent chose to ``remember``, in one table with one search (PostgreSQL + pgvector).
 
-Every memory and session belongs to a user: sessions are namespaced by their owner, and every read and
+A memory is a turn (``user_input`` and ``assistant_response``); a fact is a memory with the text in
+``user_input``, an empty response and ``metadata.kind = "fact"``. Every memory and session belongs to a user: sessions are namespaced by their owner, and every read and
 write names the user it acts for (``None`` reads all users: admins and the local CLI only).
 
 A save is idempotent: the same ``idempotency_key`` in the session, or the same content in the session within
@@ -11,7 +13,7 @@ retriever, newest first among equal scores.
 
 Usage::
 
-    store = MemoryStore(db, embedder.model_name, embedder.dimension)
+    store = MemoryStore.for_settings(settings, db, embedder)      # or MemoryStore(db, model, dim)
     saved = store.save("How do I run tests?", "make test", user_id="alice", session_id="s1", vector=v)
     hits = store.search("running the test suite", vector, user_id="alice", limit=5)
 """
@@ -27,7 +29,9 @@ import numpy as np
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from sage_platform.config import Settings
 from sage_platform.db import Database
+from sage_platform.embeddings.base import Embedder
 from sage_platform.hashing import text_hash
 from sage_platform.retrieval.hybrid import RRF_K
 from sage_platform.text_search import searchable_text, text_search_config, websearch_query
@@ -77,6 +81,14 @@ class MemoryStore:
     model: str
     dim: int
     rules: MemoryRules = field(default_factory=MemoryRules)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, db: Database, embedder: Embedder) -> MemoryStore:
+        """The store for this embedder, with the rules from settings and its HNSW index in place."""
+        rules = MemoryRules(dedup_seconds=settings.memory_dedup_seconds, max_chars=settings.memory_max_chars)
+        store = cls(db, embedder.model_name, embedder.dimension, rules)
+        store.ensure_index()
+        return store
 
     @property
     def vector_type(self) -> str:
