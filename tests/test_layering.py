@@ -28,15 +28,20 @@ LAYERS: list[tuple[str, ...]] = [
         "sage_platform.dependencies",
     ),  # fmt: skip
     ("sage_platform.tokenization", "sage_platform.db", "sage_platform.llm_clients"),
-    ("sage_platform.identity", "sage_platform.ingest"),
+    ("sage_platform.identity", "sage_platform.ingest", "sage_platform.bearer_auth"),
     ("sage_platform.chunking",),
     ("sage_platform.embeddings",),
     ("sage_platform.index",),
     ("sage_platform.retrieval",),
     ("sage_platform.generation",),
     ("sage_platform.evaluation", "sage_platform.quality"),
-    ("sage_platform.platform", "sage_platform.pipeline", "sage_platform.datasets", "sage_platform.memory_store",
-     "sage_platform.fingerprints"),  # fmt: skip
+    (
+        "sage_platform.platform",
+        "sage_platform.pipeline",
+        "sage_platform.datasets",
+        "sage_platform.memory_store",
+        "sage_platform.fingerprints",
+    ),  # fmt: skip
     ("sage_platform.agent", "sage_platform.memory_server", "sage_platform.ops", "sage_platform.network"),
     ("sage_platform.server",),
     (

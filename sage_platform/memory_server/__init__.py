@@ -21,7 +21,7 @@ def create_http_app(settings: Settings, memory: Any = None) -> Any:
     from starlette.responses import JSONResponse
 
     from sage_platform.identity import KeyRing
-    from sage_platform.memory_server.auth import METADATA_PATH, BearerAuth, resource_metadata
+    from sage_platform.memory_server.auth import METADATA_PATH, bearer_auth, resource_metadata
     from sage_platform.memory_server.server import MemoryService, build_server
     from sage_platform.request_guard import RequestGuard
 
@@ -45,7 +45,7 @@ def create_http_app(settings: Settings, memory: Any = None) -> Any:
     guarded = (
         app
         if settings.mcp_no_auth
-        else BearerAuth(app, KeyRing.from_settings(settings, memory.store.db, audience="mcp"))
+        else bearer_auth(app, KeyRing.from_settings(settings, memory.store.db, audience="mcp"))
     )
     # Tokens are always required (or --no-auth on loopback): the Host check applies with --no-auth only.
     return RequestGuard(

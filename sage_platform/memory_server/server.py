@@ -19,6 +19,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from sage_platform.bearer_auth import identity_in
 from sage_platform.config import Settings
 from sage_platform.identity import LOCAL, Identity
 from sage_platform.memory_server.context import format_context, render
@@ -250,17 +251,13 @@ def build_server(memory: MemoryService) -> MCPServer:
     return app
 
 
-IDENTITY_SCOPE_KEY = "sage.identity"  # set in the ASGI scope by the bearer check, never from client input
-
-
 def identity_of(ctx: Context | None) -> Identity | None:
     """The identity the bearer check put on this HTTP request; None over stdio or without auth."""
     request = None
     with contextlib.suppress(LookupError, AttributeError, ValueError):
         request = ctx.request_context.request if ctx is not None else None
     scope = getattr(request, "scope", None)
-    identity = scope.get(IDENTITY_SCOPE_KEY) if isinstance(scope, dict) else None
-    return identity if isinstance(identity, Identity) else None
+    return identity_in(scope) if isinstance(scope, dict) else None
 
 
 def connection_of(ctx: Context | None) -> str:

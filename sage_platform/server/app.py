@@ -21,10 +21,12 @@ from fastapi.staticfiles import StaticFiles
 
 from sage_platform import __version__
 from sage_platform.agent.state import AgentState
+from sage_platform.bearer_auth import BearerAuth
 from sage_platform.config import Settings
+from sage_platform.identity import Identity, KeyRing
 from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.request_guard import RequestGuard
-from sage_platform.server.deps import caller, keys_required, state_of
+from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_stream import router as stream_router
@@ -71,6 +73,14 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         return FileResponse(CHAT_PAGE_DIR / "index.html")
 
     app.mount("/static", StaticFiles(directory=CHAT_PAGE_DIR), name="static")
+    # Every /api request needs a key once any exist (the same check as the memory server's).
+    app.add_middleware(
+        BearerAuth,
+        keys=_LateKeys(app),
+        hint=API_KEYS_HINT,
+        protects=lambda path: path.startswith("/api"),
+        required=lambda: keys_required(app.state.sage),
+    )
     # Outermost: Host (without keys) and Origin (always) are checked before anything else runs.
     app.add_middleware(
         RequestGuard,
@@ -80,3 +90,14 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         allowed_origins=settings.allowed_origin_list,
     )
     return app
+
+
+class _LateKeys:
+    """The server state's key ring, looked up per request: the state is built at startup, after the app."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def identify(self, secret: str) -> Identity | None:
+        keys: KeyRing = self._app.state.sage.keys
+        return keys.identify(secret)

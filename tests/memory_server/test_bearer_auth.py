@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from sage_platform.bearer_auth import IDENTITY_SCOPE_KEY
 from sage_platform.identity import Identity, KeyRing
-from sage_platform.memory_server.auth import BearerAuth, resource_metadata
-from sage_platform.memory_server.server import IDENTITY_SCOPE_KEY
+from sage_platform.memory_server.auth import HINT, bearer_auth, resource_metadata
 
 KEYS = KeyRing({hashlib.sha256(b"k-alice").hexdigest(): Identity("alice")}, None, audience="mcp")
 
@@ -32,7 +32,7 @@ def _call(path: str, headers: dict[bytes, bytes], **scope: Any) -> tuple[list[di
         sent.append(message)
 
     request = {"type": "http", "path": path, "headers": list(headers.items()), **scope}
-    asyncio.run(BearerAuth(app, KEYS)(request, receive, send))
+    asyncio.run(bearer_auth(app, KEYS)(request, receive, send))
     return sent, seen
 
 
@@ -51,8 +51,8 @@ def test_no_token_gets_401_pointing_at_the_metadata() -> None:
     assert headers[b"www-authenticate"] == (
         b'Bearer resource_metadata="https://mem.example:8080/.well-known/oauth-protected-resource"'
     )
-    assert body == {"error": "unauthorized",
-                    "error_description": "this server needs Authorization: Bearer <token> (SAGE_MCP_TOKENS)"}  # fmt: skip
+    description = f"this server needs Authorization: Bearer <key> ({HINT})"
+    assert body == {"error": "unauthorized", "error_description": description, "detail": description}
 
 
 @pytest.mark.parametrize("authorization", [b"Bearer k-bob", b"Bearer k-alice2", b"Basic k-alice"])
@@ -63,8 +63,8 @@ def test_a_wrong_token_gets_invalid_token(authorization: bytes) -> None:
     if authorization.startswith(b"Basic"):  # not a bearer token at all: no error code, as RFC 6750 asks
         assert body["error"] == "unauthorized" and b"error=" not in headers[b"www-authenticate"]
         return
-    description = "the bearer token is not valid (unknown or revoked)"
-    assert body == {"error": "invalid_token", "error_description": description}
+    description = f"the bearer key is not valid (unknown or revoked): {HINT}"
+    assert body == {"error": "invalid_token", "error_description": description, "detail": description}
     assert headers[b"www-authenticate"] == (
         b'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource", '
         b'error="invalid_token", error_description="' + description.encode() + b'"'
@@ -75,8 +75,8 @@ def test_a_valid_token_passes_its_identity_and_only_that() -> None:
     forged = Identity("mallory", admin=True)
     sent, seen = _call("/mcp", {b"authorization": b"Bearer k-alice"}, **{IDENTITY_SCOPE_KEY: forged})
     assert not sent and seen[0][IDENTITY_SCOPE_KEY] == Identity("alice")
-    _, seen = _call("/health", {}, **{IDENTITY_SCOPE_KEY: forged})  # open paths pass untouched
-    assert seen and seen[0][IDENTITY_SCOPE_KEY] == forged
+    _, seen = _call("/health", {}, **{IDENTITY_SCOPE_KEY: forged})  # open paths pass, without any identity
+    assert seen and IDENTITY_SCOPE_KEY not in seen[0]
     denied, seen = _call("/mcp", {}, **{IDENTITY_SCOPE_KEY: forged})
     assert denied and not seen
 
@@ -90,7 +90,7 @@ def test_open_paths_and_other_protocols_pass_without_a_token() -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         lifespan.append(scope)
 
-    asyncio.run(BearerAuth(app, KEYS)({"type": "lifespan"}, None, None))
+    asyncio.run(bearer_auth(app, KEYS)({"type": "lifespan"}, None, None))
     assert lifespan == [{"type": "lifespan"}]
 
 
