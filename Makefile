@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 LOCK := requirements.lock
 STAMP := $(VENV)/.sage-installed
 
-.PHONY: install lock test-tools run test lint check-dagster mutation bench-ingest clean
+.PHONY: install lock test-tools run test lint docs check-dagster mutation bench-ingest clean
 
 $(STAMP): $(LOCK) pyproject.toml scripts/install
 	./scripts/install $(VENV) $(PYTHON)
@@ -41,6 +41,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) scripts/settings-reference --check
+
+# Rewrite docs/configuration.md's settings table from Settings (lint fails when it is out of date).
+docs: install
+	$(PY) scripts/settings-reference
 
 check-dagster: install
 	./scripts/check-dagster $(VENV)

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -70,13 +71,14 @@ def materialize_graph(settings: Settings, *, log_level: str = "INFO", job_name: 
     """Run a job (``rag_job`` unless named) once in this process, recorded in the Dagster instance."""
     Database.from_settings(settings)  # start the server and migrate before Dagster connects
     prepare_dagster_home(settings)
-    from dagster import DagsterInstance
+    from dagster import BetaWarning, DagsterInstance
 
-    from sage_platform.definitions import defs
+    with warnings.catch_warnings(), DagsterInstance.get() as instance:
+        # Dagster's own sensors pass its beta owners= parameter when definitions resolve: not ours to fix.
+        warnings.filterwarnings("ignore", "Parameter `owners`", BetaWarning)
+        from sage_platform.definitions import defs
 
-    job = defs.resolve_job_def(job_name)
-    with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
+        result = defs.resolve_job_def(job_name).execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
@@ -195,7 +197,7 @@ def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -
         _say(f"[sage] memory server ready: {memory_url}/mcp{hint}")
         if materialize:
             _say("[sage] materializing the asset graph once")
-            ok = materialize_graph(settings)
+            ok = materialize_graph(settings, log_level="INFO" if verbose else "WARNING")
             _say(f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}")
         _say(f"[sage] asset graph:  {url}/asset-groups")
         _say(f"[sage] runs:         {url}/runs")

@@ -50,7 +50,11 @@ def _context() -> Any:
         warnings.simplefilter("ignore")
         import great_expectations as gx
 
-        return gx.get_context(mode="ephemeral")
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in logs and terminals
+        return context
 
 
 def validate_frame(
