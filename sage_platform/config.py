@@ -142,6 +142,9 @@ class Settings(BaseSettings):
         None, description="Bearer keys for /api: user=KEY,user=KEY (a bare KEY: user default)."
     )
     admin_keys: SecretStr | None = Field(None, description="Keys with the admin role, comma-separated (both servers).")
+    api_key: SecretStr | None = Field(
+        None, description="The key `sage search` sends to a running agent server whose API needs keys."
+    )
     key_cache_seconds: float = Field(
         5.0, ge=0, description="How long a key check is cached: a revoked key stops working within it."
     )
@@ -224,6 +227,13 @@ class Settings(BaseSettings):
     @property
     def allowed_origin_list(self) -> list[str]:
         return _split(self.allowed_origins)
+
+    @property
+    def database_fingerprint(self) -> str:
+        """Names the platform database without revealing its URL: processes compare it to know they share one."""
+        from sage_platform.hashing import text_hash
+
+        return text_hash(self.database_url or f"embedded:{self.pgdata_dir}")[:16]
 
     @property
     def embedded_database(self) -> bool:

@@ -1,11 +1,14 @@
 """The `sage` command: help, report, doctor and materialize, against the real database."""
 
 import json
+import os
 import re
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from sage_platform.cli import main
@@ -129,3 +132,60 @@ def test_an_unknown_retriever_setting_lists_the_valid_ones(monkeypatch: pytest.M
     monkeypatch.setenv("SAGE_RETRIEVER", "bm42")
     with pytest.raises(ValueError, match="unknown retriever 'bm42'; valid: dense, sparse, hybrid, elasticsearch"):
         Settings()
+
+
+def _sage(args: list[str], data: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGE_", "PG"))}
+    return subprocess.run([sys.executable, "-m", "sage_platform.cli", *args], env={**env, "SAGE_DATA_DIR": str(data)},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_a_command_stops_the_embedded_server_it_started_and_no_other(tmp_path: Path) -> None:
+    from sage_platform.db.embedded import embedded_server_running, start_embedded_server, stop_embedded_server
+
+    pgdata = tmp_path / "data" / "pg"
+    listed = _sage(["keys", "list"], tmp_path / "data")
+    assert listed.returncode == 0, listed.stderr
+    assert pgdata.exists() and not embedded_server_running(pgdata)  # started for the command, stopped after it
+
+    start_embedded_server(pgdata)  # running before the command: someone else's
+    try:
+        assert _sage(["keys", "list"], tmp_path / "data").returncode == 0
+        assert embedded_server_running(pgdata)
+    finally:
+        stop_embedded_server(pgdata)
+
+
+def test_a_started_server_another_process_uses_keeps_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sage_platform.db.embedded import (
+        embedded_server_running,
+        own_application_name,
+        release_started_servers,
+        start_embedded_server,
+        stop_embedded_server,
+    )
+
+    monkeypatch.setenv("PGAPPNAME", own_application_name())
+    pgdata = tmp_path / "pg"
+    url = start_embedded_server(pgdata)  # started by this process
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import psycopg, sys; c = psycopg.connect(sys.argv[1]); print('connected', flush=True);"
+         " sys.stdin.read()", url],
+        env={k: v for k, v in os.environ.items() if k != "PGAPPNAME"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "connected"
+        with psycopg.connect(url):  # a connection of our own does not count
+            assert release_started_servers() == []
+        assert embedded_server_running(pgdata)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()  # type: ignore[union-attr]
+        stop_embedded_server(pgdata)
+    url = start_embedded_server(pgdata)  # started again; now only this process is connected
+    with psycopg.connect(url):
+        assert release_started_servers() == [pgdata.resolve()]
+    assert not embedded_server_running(pgdata)

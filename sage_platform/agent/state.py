@@ -36,6 +36,7 @@ class AgentState:
     keys: KeyRing
     agent: Agent
     builtins: dict[str, Tool] = field(default_factory=dict)
+    retrievers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, platform: Any = None) -> AgentState:
@@ -69,6 +70,12 @@ class AgentState:
             agent,
             builtins,
         )
+
+    def search_retriever(self, name: str) -> Any:
+        """The platform's retriever ``name``, built on first use and kept (it keeps its own caches)."""
+        if name not in self.retrievers:
+            self.retrievers[name] = self.platform.retriever_named(name)
+        return self.retrievers[name]
 
     async def start(self) -> None:
         path = self.settings.mcp_config_path

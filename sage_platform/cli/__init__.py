@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from sage_platform import __version__
@@ -33,7 +33,6 @@ from sage_platform.cli._flags import (
     add_settings,
     settings_from,
 )
-from sage_platform.filters import FILTER_COLUMNS
 
 PIPELINE = STORAGE + CORPUS + CHUNKING + EMBEDDING + ("max_document_bytes", "max_delete_fraction")
 
@@ -80,26 +79,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     settings = report.get("settings", {})
     print(f"  answerer: {settings.get('answerer')}  retriever: {settings.get('retriever')}  "
           f"questions: {settings.get('questions')}")  # fmt: skip
-    return 0
-
-
-def _cmd_search(args: argparse.Namespace) -> int:
-    from sage_platform.platform import Platform
-    from sage_platform.retrieval import parse_filter_args
-
-    settings = settings_from(args)
-    filters = parse_filter_args(args.filter or [])
-    retriever = Platform(settings).retriever_named(settings.retriever)
-    hits = retriever.search(args.query, k=args.k, filters=filters)
-    if args.json:
-        print(json.dumps([{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)], ensure_ascii=False))
-        return 0
-    if not hits:
-        print("no results", file=sys.stderr)
-    for rank, hit in enumerate(hits, start=1):
-        snippet = " ".join(hit.text.split())
-        snippet = snippet if len(snippet) <= args.snippet else snippet[: args.snippet - 1] + "…"
-        print(f"{rank:>3}  {hit.score:8.4f}  {hit.doc_id}  {snippet}")
     return 0
 
 
@@ -155,7 +134,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sage_platform.cli import keys, memory, ops
+    from sage_platform.cli import keys, memory, ops, search
 
     parser = argparse.ArgumentParser(
         prog="sage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,15 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings(report, ("data_dir",))
     report.set_defaults(func=_cmd_report)
 
-    search = commands.add_parser("search", help="search the index and print ranked hits")
-    search.add_argument("query", help="the query text")
-    search.add_argument("-k", type=int, default=10, help="how many hits (default 10)")
-    search.add_argument("--filter", action="append", metavar="KEY=VALUE",
-                        help=f"repeatable; keys: {', '.join(FILTER_COLUMNS)}, metadata.<name>")  # fmt: skip
-    search.add_argument("--json", action="store_true", help="hits as JSON")
-    search.add_argument("--snippet", type=int, default=100, help="snippet length in characters")
-    add_settings(search, STORAGE + EMBEDDING + RETRIEVAL)
-    search.set_defaults(func=_cmd_search)
+    search.add_command(commands)
 
     index = commands.add_parser("index", help="index versions: status, rebuild (zero downtime), rollback")
     index_actions = index.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -228,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Usage errors exit 2 (argparse's convention); errors while running exit 1, in one line."""
     args = build_parser().parse_args(argv)
+    # Marks this process's database connections, so that on exit it can tell whether anyone else
+    # still uses an embedded server it started (`sage up` stops its own explicitly).
+    os.environ["PGAPPNAME"] = f"sage-{os.getpid()}"
+    already_started = _started_servers()
     try:
         return int(args.func(args))
     except Exception as error:
@@ -236,6 +211,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"sage: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        if args.command != "up":
+            _release_embedded_servers(already_started)
+
+
+def _started_servers() -> frozenset[Path]:
+    if "sage_platform.db.embedded" not in sys.modules:
+        return frozenset()  # nothing imported the database layer yet: nothing started
+    from sage_platform.db.embedded import started_servers
+
+    return started_servers()
+
+
+def _release_embedded_servers(keep: frozenset[Path]) -> None:
+    """Stop the embedded PostgreSQL this command started, unless another process is connected to it."""
+    if "sage_platform.db.embedded" in sys.modules:
+        from sage_platform.db.embedded import release_started_servers
+
+        release_started_servers(keep)
 
 
 def _explain(error: Exception) -> str | None:

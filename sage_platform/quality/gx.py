@@ -49,7 +49,6 @@ def _context() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import great_expectations as gx
-
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         context = gx.get_context(mode="ephemeral")

@@ -29,6 +29,7 @@ from sage_platform.request_guard import RequestGuard
 from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_mcp import router as mcp_router
+from sage_platform.server.routes_search import router as search_router
 from sage_platform.server.routes_stream import router as stream_router
 from sage_platform.server.routes_tasks import router as tasks_router
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
     app.include_router(stream_router, prefix="/api", dependencies=[Depends(caller)])
     app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(caller)])
     app.include_router(tasks_router, prefix="/api/tasks", dependencies=[Depends(caller)])
+    app.include_router(search_router, prefix="/api", dependencies=[Depends(caller)])
 
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> dict[str, Any]:
@@ -66,6 +68,7 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
             "active_streams": len(sage.agent.runs.active),
             "mcp_servers": {name: s.status for name, s in sage.mcp.servers.items()},
             "auth": keys_required(sage),
+            "database": settings.database_fingerprint,
         }
 
     @app.get("/", include_in_schema=False)
