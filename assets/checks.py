@@ -86,11 +86,17 @@ def evaluation_regression(context: AssetCheckExecutionContext, sage: SageResourc
         metadata={
             "margin_points": settings.eval_regression_margin,
             "comparison": table(
-                [("metric", "string"), ("previous", "float"), ("new", "float"), ("change_points", "float")],
                 [
-                    (metric, old, new, None if delta is None else round(delta, 2))
-                    for metric, old, new, delta in gate.rows
+                    ("metric", "string"),
+                    ("previous", "float"),
+                    ("new", "float"),
+                    ("change_points", "float"),
+                    ("regressed", "bool"),
                 ],
+                [
+                    (metric, old, new, None if delta is None else round(delta, 2), metric in gate.regressions)
+                    for metric, old, new, delta in gate.rows
+                ],  # fmt: skip
             ),
             "regressions": len(gate.regressions),
         },

@@ -2,8 +2,7 @@
 
 from dagster import Config, Failure, OpExecutionContext, RetryPolicy, RetryRequested, job, op
 
-from sage_platform.agent.task_runner import run_task
-from sage_platform.agent.tasks import TaskStore
+from sage_platform.agent.tasks import TaskStore, run_task
 from sage_platform.resources import SageResource
 
 MAX_RETRIES = 2

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.hashing import text_hash
 
@@ -146,7 +147,7 @@ class KeyRing:
         self._stored_any: tuple[bool, float] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, db: Database | None, *, audience: Audience) -> KeyRing:
+    def from_settings(cls, settings: Settings, db: Database | None, *, audience: Audience) -> KeyRing:
         admin_raw = _secret(settings.admin_keys)
         admins = frozenset(digest(k.strip()) for k in admin_raw.split(",") if k.strip())
         raw = _secret(settings.api_keys if audience == "api" else settings.mcp_tokens)

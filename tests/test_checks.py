@@ -74,8 +74,11 @@ def test_the_regression_gate_fails_when_quality_drops(
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.event_specific_data.check_name == "evaluation_regression"  # type: ignore[union-attr]
     )
-    table = evaluation.metadata["comparison"].value
-    assert "| recall@5 |" in table and "⚠" in table and "| metric | previous | new | change (points) |" in table
+    table = evaluation.metadata["comparison"].value  # a Dagster table, one row per headline metric
+    rows = {record.data["metric"]: record.data for record in table.records}
+    assert [c.name for c in table.schema.columns] == ["metric", "previous", "new", "change_points", "regressed"]
+    assert rows["recall@5"]["regressed"] and rows["recall@5"]["change_points"] < -2
+    assert sum(row["regressed"] for row in rows.values()) == evaluation.metadata["regressions"].value
     assert "recall@5" in evaluation.description
 
 
@@ -88,7 +91,9 @@ def test_report_chart_and_summary(settings: Settings) -> None:
     chart = settings.reports_dir / "score_distribution.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and meta["chart_path"] == str(chart)
     assert meta["chart"].startswith("![score distribution](data:image/png;base64,")
-    assert "| recall@5 |" in meta["summary"] and meta["worst_questions"].count("\n") >= 11
+    assert {r.data["metric"] for r in meta["summary"].records} >= {"recall@5", "bleu", "f1"}
+    worst = meta["worst_questions"].records
+    assert len(worst) == 10 and all(isinstance(r.data["f1"], float) for r in worst)
     # Accuracy and coverage recomputed from the stored answers and the golden labels.
     from sage_platform.db import Database
     from sage_platform.evaluation.labels import label_from_answer

@@ -162,11 +162,13 @@ def test_a_started_server_another_process_uses_keeps_running(tmp_path: Path, mon
         own_application_name,
         release_started_servers,
         start_embedded_server,
+        started_servers,
         stop_embedded_server,
     )
 
     monkeypatch.setenv("PGAPPNAME", own_application_name())
     pgdata = tmp_path / "pg"
+    others = started_servers()  # the suite's own server, if this process started it: not ours to stop
     url = start_embedded_server(pgdata)  # started by this process
     holder = subprocess.Popen(
         [sys.executable, "-c", "import psycopg, sys; c = psycopg.connect(sys.argv[1]); print('connected', flush=True);"
@@ -177,7 +179,7 @@ def test_a_started_server_another_process_uses_keeps_running(tmp_path: Path, mon
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "connected"
         with psycopg.connect(url):  # a connection of our own does not count
-            assert release_started_servers() == []
+            assert release_started_servers(others) == []
         assert embedded_server_running(pgdata)
     finally:
         assert holder.stdin is not None
@@ -187,5 +189,5 @@ def test_a_started_server_another_process_uses_keeps_running(tmp_path: Path, mon
         stop_embedded_server(pgdata)
     url = start_embedded_server(pgdata)  # started again; now only this process is connected
     with psycopg.connect(url):
-        assert release_started_servers() == [pgdata.resolve()]
+        assert release_started_servers(others) == [pgdata.resolve()]
     assert not embedded_server_running(pgdata)

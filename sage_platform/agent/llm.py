@@ -22,11 +22,14 @@ import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sage_platform.agent.requests import LLMModelConfig
 from sage_platform.config import Settings
 from sage_platform.llm_clients import ModelChoice, async_client
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
 
 
 class LLMNotConfigured(ValueError):
@@ -95,7 +98,7 @@ class LLMClients:
     def __init__(self, settings: Settings, max_clients: int = MAX_CLIENTS) -> None:
         self.settings = settings
         self.max_clients = max_clients
-        self._clients: OrderedDict[tuple[str | None, str | None], Any] = OrderedDict()
+        self._clients: OrderedDict[tuple[str | None, str | None], AsyncOpenAI] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
 
     def resolve(self, override: LLMModelConfig | None, *, admin: bool = False) -> ModelChoice:
@@ -130,7 +133,7 @@ class LLMClients:
             top_p=s.default_llm_top_p if o.top_p is None else o.top_p,
         )
 
-    def client(self, choice: ModelChoice) -> Any:
+    def client(self, choice: ModelChoice) -> AsyncOpenAI:
         key = (choice.base_url, choice.api_key)
         if key in self._clients:
             self._clients.move_to_end(key)
@@ -212,7 +215,10 @@ class LLMClients:
 
     async def complete(self, choice: ModelChoice, messages: list[dict[str, Any]]) -> str:
         response = await self.client(choice).chat.completions.create(
-            model=choice.model, messages=messages, max_tokens=choice.max_tokens, temperature=0.0
+            model=choice.model,
+            messages=messages,  # type: ignore[arg-type]  # plain dicts in the API's shape, as in stream()
+            max_tokens=choice.max_tokens,
+            temperature=0.0,
         )
         return (response.choices[0].message.content or "").strip()
 

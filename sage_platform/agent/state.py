@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sage_platform.agent.llm import LLMClients
 from sage_platform.agent.loop import Agent
@@ -23,29 +23,37 @@ from sage_platform.config import Settings
 from sage_platform.identity import KeyRing
 from sage_platform.tokenization import TokenCounter
 
+if TYPE_CHECKING:
+    from sage_platform.agent.memory import AgentMemory
+    from sage_platform.platform import Platform
+    from sage_platform.retrieval.types import Retriever
+
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class AgentState:
     settings: Settings
-    platform: Any
+    platform: Platform
     store: SessionStore
     llm: LLMClients
     mcp: ToolServerRegistry
     keys: KeyRing
     agent: Agent
     builtins: dict[str, Tool] = field(default_factory=dict)
-    retrievers: dict[str, Any] = field(default_factory=dict)
+    retrievers: dict[str, Retriever] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings, platform: Any = None) -> AgentState:
+    def create(cls, settings: Settings, platform: Platform | None = None) -> AgentState:
         """``platform``: one already built in this process (its database and embedder are reused)."""
         from sage_platform.platform import Platform
 
         platform = platform or Platform(settings)
         store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
-        builtins = builtin_tools(platform, _LazyMemory(platform))
+        retrievers: dict[str, Retriever] = {}
+        builtins = builtin_tools(
+            platform.settings.retriever, lambda name: _retriever(platform, retrievers, name), _LazyMemory(platform).get
+        )
         mcp = ToolServerRegistry()
         llm = LLMClients(settings)
 
@@ -69,13 +77,12 @@ class AgentState:
             KeyRing.from_settings(settings, platform.db, audience="api"),
             agent,
             builtins,
+            retrievers,
         )
 
-    def search_retriever(self, name: str) -> Any:
-        """The platform's retriever ``name``, built on first use and kept (it keeps its own caches)."""
-        if name not in self.retrievers:
-            self.retrievers[name] = self.platform.retriever_named(name)
-        return self.retrievers[name]
+    def search_retriever(self, name: str) -> Retriever:
+        """The retriever ``name``, shared with the agent's ``knowledge_search``."""
+        return _retriever(self.platform, self.retrievers, name)
 
     async def start(self) -> None:
         path = self.settings.mcp_config_path
@@ -100,11 +107,11 @@ class AgentState:
 class _LazyMemory:
     """Agent memory built on first use: the embedder loads only if remember/recall is called."""
 
-    def __init__(self, platform: Any) -> None:
+    def __init__(self, platform: Platform) -> None:
         self._platform = platform
-        self._memory: Any = None
+        self._memory: AgentMemory | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def get(self) -> AgentMemory:
         if self._memory is None:
             from sage_platform.agent.memory import AgentMemory
             from sage_platform.memory_store import MemoryStore
@@ -112,4 +119,11 @@ class _LazyMemory:
             platform = self._platform
             store = MemoryStore.for_settings(platform.settings, platform.db, platform.embedder)
             self._memory = AgentMemory(store, platform.embedder)
-        return getattr(self._memory, name)
+        return self._memory
+
+
+def _retriever(platform: Platform, cache: dict[str, Retriever], name: str) -> Retriever:
+    """The platform's retriever ``name``, built on first use and kept (it keeps its own caches)."""
+    if name not in cache:
+        cache[name] = platform.retriever_named(name)
+    return cache[name]

@@ -4,23 +4,32 @@ A run owns a task once it claims it; only the owning run may write events or fin
 (after a crash) claims it again and replays the stream from the start, so the stored events never
 hold duplicates or gaps, and a completed task is never run to completion twice.
 
+``run_task`` runs one to its end (in ``streaming_agent_job``), storing every stream message as it is
+published.
+
 Usage::
 
     tasks = TaskStore(db)
     task = tasks.submit(StreamRequest(messages=[...]))
     attempt = tasks.claim(task["task_id"], run_id)       # None: already completed or failed
+    outcome = run_task(platform, task["task_id"], run_id)  # TaskOutcome(status="completed", ...)
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
 from sage_platform.agent.requests import StreamRequest
 from sage_platform.db import Database
 from sage_platform.identity import DEFAULT_USER
+
+if TYPE_CHECKING:
+    from sage_platform.platform import Platform
 
 TERMINAL = ("completed", "failed")
 _COLUMNS = "task_id, status, user_id, session_id, dagster_run_id, attempts, error, created_at, started_at, finished_at"
@@ -116,3 +125,49 @@ class TaskStore:
                 "SELECT message FROM agent_events WHERE task_id = %s AND seq >= %s ORDER BY seq", (task_id, offset)
             ).fetchall()
         return [row[0] for row in rows]
+
+
+@dataclass
+class TaskOutcome:
+    status: str  # completed | failed | skipped (already finished: never run to completion twice)
+    attempt: int | None
+    events: int = 0
+    error: str | None = None
+
+
+def run_task(platform: Platform, task_id: str, run_id: str) -> TaskOutcome:
+    """Claim the task for ``run_id`` and run it. A completed run is marked completed here; a failed
+    one is left to the caller, which knows whether a retry comes."""
+    tasks = TaskStore(platform.db)
+    attempt = tasks.claim(task_id, run_id)
+    if attempt is None:
+        return TaskOutcome("skipped", None)
+    outcome = asyncio.run(_run(platform, tasks, task_id, run_id))
+    outcome.attempt = attempt
+    if outcome.status == "completed":
+        tasks.finish(task_id, run_id, "completed")
+    return outcome
+
+
+async def _run(platform: Platform, tasks: TaskStore, task_id: str, run_id: str) -> TaskOutcome:
+    from sage_platform.agent.state import AgentState
+
+    state = AgentState.create(platform.settings, platform)
+    await state.start()
+    try:
+        request = tasks.request_of(task_id)
+        try:
+            run = state.agent.start(state.agent.prepare(request))
+        except Exception as error:  # refused before it started: no model, unknown tools, too long
+            return TaskOutcome("failed", None, 0, f"{type(error).__name__}: {error}")
+        seq = 0
+        errors: list[str] = []
+        async for batch in run.batches(0):  # a burst of tokens is one insert
+            if not await asyncio.to_thread(tasks.append, task_id, run_id, seq, batch):
+                run.cancel("another run took the task over")
+                return TaskOutcome("failed", None, seq, "another run took the task over")
+            seq += len(batch)
+            errors += [str(message["content"]) for message in batch if message["type"] == "error"]
+        return TaskOutcome("failed" if errors else "completed", None, seq, "; ".join(errors) or None)
+    finally:
+        await state.close()

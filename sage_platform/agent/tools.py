@@ -15,9 +15,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sage_platform.retrieval.types import Hit
+from sage_platform.retrieval.types import Hit, Retriever
+
+if TYPE_CHECKING:
+    from sage_platform.agent.memory import AgentMemory
 
 
 @dataclass(frozen=True)
@@ -72,30 +75,36 @@ def _hit_citation(hit: Hit) -> dict[str, Any]:
             "source": hit.metadata.get("source"), "title": hit.metadata.get("title")}  # fmt: skip
 
 
-def builtin_tools(platform: Any, memory: Any) -> dict[str, Tool]:
-    """``knowledge_search`` over the platform's retrievers, ``remember`` and ``recall`` over agent memory."""
+def builtin_tools(
+    default_retriever: str, retriever: Callable[[str], Retriever], memory: Callable[[], AgentMemory]
+) -> dict[str, Tool]:
+    """``knowledge_search`` over the platform's retrievers, ``remember`` and ``recall`` over agent memory.
 
-    retrievers: dict[str, Any] = {}  # one per name: each keeps its own caches
+    ``retriever(name)`` and ``memory()`` build what they return on first use (both load the embedder).
+    """
 
     async def knowledge_search(args: dict[str, Any], ctx: ToolContext) -> Any:
         query = str(args.get("query", ""))
         k = max(1, min(int(args.get("k", 5)), 20))
-        names = ctx.knowledge_bases or (platform.settings.retriever,)
         results: list[dict[str, Any]] = []
-        for name in names:
-            if name not in retrievers:
-                retrievers[name] = await asyncio.to_thread(platform.retriever_named, name)
-            hits = await asyncio.to_thread(retrievers[name].search, query, k)
+
+        def search(name: str) -> list[Hit]:
+            return retriever(name).search(query, k)
+
+        for name in ctx.knowledge_bases or (default_retriever,):
+            hits = await asyncio.to_thread(search, name)
             results.extend({"knowledge_base": name, **_hit_citation(h)} for h in hits)
         return {"query": query, "hits": results}
 
     async def remember(args: dict[str, Any], ctx: ToolContext) -> Any:
-        return await asyncio.to_thread(memory.remember, ctx.user_id, ctx.session_id, str(args.get("text", "")))
+        text = str(args.get("text", ""))
+        return await asyncio.to_thread(lambda: memory().remember(ctx.user_id, ctx.session_id, text))
 
     async def recall(args: dict[str, Any], ctx: ToolContext) -> Any:
         k = max(1, min(int(args.get("k", 5)), 20))
+        query = str(args.get("query", ""))
         return await asyncio.to_thread(
-            memory.recall, ctx.user_id, ctx.session_id, str(args.get("query", "")), k=k, memory_type=ctx.memory_type
+            lambda: memory().recall(ctx.user_id, ctx.session_id, query, k=k, memory_type=ctx.memory_type)
         )
 
     def schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -67,6 +67,12 @@ BACKUP = ("backup_dir", "s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region"
 
 # The original server's own spellings, kept working (hidden from --help).
 ORIGINAL_SPELLINGS: Mapping[str, tuple[str, ...]] = {"mcp_config_path": ("--preset_mcp_config",)}
+
+
+class Commands(Protocol):
+    """What ``add_subparsers()`` returns, as the command modules use it."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def flag_of(name: str) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sage_platform.cli._flags import STORAGE, add_settings, settings_from
+from sage_platform.cli._flags import STORAGE, Commands, add_settings, settings_from
 
 if TYPE_CHECKING:  # identity imports the database driver: not needed for --help
     from sage_platform.identity import Audience
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # identity imports the database driver: not needed for --help
 _SETTING = {"api": "SAGE_API_KEYS", "mcp": "SAGE_MCP_TOKENS"}
 
 
-def add_command(commands: Any, name: str, *, audience: Audience, help_text: str) -> argparse.ArgumentParser:
+def add_command(commands: Commands, name: str, *, audience: Audience, help_text: str) -> argparse.ArgumentParser:
     """``sage keys`` / ``sage mcp token``: create, list and revoke, each a subcommand of its own."""
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
     noun = "key" if audience == "api" else "token"

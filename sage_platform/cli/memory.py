@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from sage_platform.cli._flags import EMBEDDING, STORAGE, add_settings, settings_from
+from sage_platform.cli._flags import EMBEDDING, STORAGE, Commands, add_settings, settings_from
 from sage_platform.cli.keys import add_command
 
 
-def add_commands(commands: Any) -> None:
+def add_commands(commands: Commands) -> None:
     mcp = commands.add_parser(
         "mcp",
         help="the MCP memory server for coding agents (streamable HTTP on 127.0.0.1:17800/mcp, or stdio)",

@@ -7,10 +7,10 @@ import json
 import sys
 from typing import Any
 
-from sage_platform.cli._flags import BACKUP, STORAGE, add_settings, settings_from
+from sage_platform.cli._flags import BACKUP, STORAGE, Commands, add_settings, settings_from
 
 
-def add_commands(commands: Any) -> None:
+def add_commands(commands: Commands) -> None:
     backup = commands.add_parser(
         "backup", help="verified backups of the platform database: now, list (SAGE_BACKUP_DIR or SAGE_S3_BUCKET)"
     )

@@ -15,12 +15,12 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from sage_platform.cli._flags import EMBEDDING, RETRIEVAL, STORAGE, add_settings, settings_from
+from sage_platform.cli._flags import EMBEDDING, RETRIEVAL, STORAGE, Commands, add_settings, settings_from
 from sage_platform.config import Settings
 from sage_platform.filters import FILTER_COLUMNS
 
 
-def add_command(commands: Any) -> None:
+def add_command(commands: Commands) -> None:
     search = commands.add_parser("search", help="search the index and print ranked hits")
     search.add_argument("query", help="the query text")
     search.add_argument("-k", type=int, default=10, help="how many hits (default 10)")

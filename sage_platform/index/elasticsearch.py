@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import psycopg
@@ -34,6 +34,9 @@ from sage_platform.index.es_bodies import (
 from sage_platform.index.pgvector import IndexCheckFailed, IndexChecks, IndexStats, ensure_vectors
 from sage_platform.index.versions import IndexVersion
 
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
 BACKEND = "elasticsearch"
 
 _ROWS = """
@@ -52,7 +55,7 @@ _UNSENT_ROWS = """
 """
 
 
-def es_client(settings: Settings) -> Any:
+def es_client(settings: Settings) -> Elasticsearch:
     """The official client, authenticated by API key or user/password from ``SAGE_ELASTICSEARCH_*``."""
     from elasticsearch import Elasticsearch
 

@@ -25,9 +25,12 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sage_platform.ingest.readers import ReaderLimits, ReadResult, Rejected, read_document
+
+if TYPE_CHECKING:  # the worker process imports this module: keep it light
+    from sage_platform.config import Settings
 
 STARTUP_TIMEOUT_S = 120.0  # imports on a cold, busy machine
 _FRAME = struct.Struct("!Q")  # each message: its length, then a pickle (both ends are this module)
@@ -40,7 +43,7 @@ class ParserLimits:
     reader: ReaderLimits = ReaderLimits()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ParserLimits:
+    def from_settings(cls, settings: Settings) -> ParserLimits:
         return cls(
             timeout_s=settings.parser_timeout_s,
             memory_mb=settings.parser_memory_mb,

@@ -8,14 +8,18 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sage_platform.config import Settings
+
+if TYPE_CHECKING:
+    from sage_platform.memory_server.server import MemoryService
+    from sage_platform.request_guard import RequestGuard
 
 __all__ = ["create_http_app", "serve_http", "serve_stdio"]
 
 
-def create_http_app(settings: Settings, memory: Any = None) -> Any:
+def create_http_app(settings: Settings, memory: MemoryService | None = None) -> RequestGuard:
     """The ASGI app: ``/mcp``, ``/health`` and the protected-resource metadata, behind bearer auth."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse

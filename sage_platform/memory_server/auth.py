@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sage_platform.bearer_auth import BearerAuth
+from sage_platform.bearer_auth import ASGIApp, BearerAuth
 from sage_platform.identity import KeyRing
 
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -46,7 +46,7 @@ def metadata_challenge(scope: Mapping[str, Any], error: str | None, description:
     return challenge + (f', error="{error}", error_description="{description}"' if error else "")
 
 
-def bearer_auth(app: Any, keys: KeyRing) -> BearerAuth:
+def bearer_auth(app: ASGIApp, keys: KeyRing) -> BearerAuth:
     """``/mcp`` needs a valid token; health and metadata stay open."""
     return BearerAuth(app, keys, hint=HINT, protects=lambda path: not path.startswith(OPEN_PATHS),
                       challenge=metadata_challenge)  # fmt: skip

@@ -24,7 +24,9 @@ def test_backup_job_records_size_duration_and_verification(settings, db: Databas
         if e.event_type_value == "STEP_OUTPUT" and e.event_specific_data.metadata  # type: ignore[union-attr]
     )  # fmt: skip
     assert output["size_mb"].value > 0 and output["tables_verified"].value >= 5
-    assert "| documents |" in output["verification"].value and "✗" not in output["verification"].value
+    verified = {record.data["table"]: record.data for record in output["verification"].value.records}
+    assert verified["documents"]["match"] and all(row["match"] for row in verified.values())
+    assert all(row["rows"] == row["restored"] for row in verified.values()) and len(verified) >= 5
 
 
 @op
