@@ -117,3 +117,11 @@ def test_errors_while_running_exit_1_in_one_line(tmp_path: Path, capsys: pytest.
                  "127.0.0.1:1/none"]) == 1  # fmt: skip
     err = capsys.readouterr().err
     assert err.startswith("sage: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_search_before_any_index_says_so_in_one_line(
+    migrated_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "anything", "--local", "--database-url", migrated_database_url]) == 1
+    err = capsys.readouterr().err
+    assert err == "sage: error: the database has no index yet: run `sage materialize` (or `sage up`) first\n"
