@@ -10,15 +10,15 @@ from sage_platform.config import Settings
 from sage_platform.fingerprints import code_versions
 from sage_platform.ingest import ingest_corpus
 from sage_platform.ingest.isolation import ParserLimits
-from sage_platform.ops.inbox import stage_files
+from sage_platform.ops.inbox import STAGED, stage_files
 from sage_platform.resources import SageResource
 
 CODE_VERSIONS = code_versions(Settings())
 
 
 class IngestConfig(Config):
-    """``inbox_files`` (path → content hash, set by ``inbox_sensor``): staged from SAGE_INBOX_DIR into
-    the corpus by this run, before it reads the corpus."""
+    """``inbox_files`` (path → content hash, set by ``inbox_sensor``): staged from SAGE_INBOX_DIR under
+    SAGE_DATA_DIR/inbox by this run, before it reads the corpus and the staged files."""
 
     inbox_files: dict[str, str] = {}
 
@@ -36,9 +36,9 @@ def raw_documents(context: AssetExecutionContext, sage: SageResource, config: In
     if config.inbox_files:
         if settings.inbox_dir is None:
             raise ValueError("this run stages inbox files, but SAGE_INBOX_DIR is not set")
-        staged, skipped = stage_files(config.inbox_files, settings.inbox_dir, settings.corpus_dir,
+        staged, skipped = stage_files(config.inbox_files, settings.inbox_dir, settings.inbox_staging_dir,
                                       settings.max_document_bytes)  # fmt: skip
-        context.log.info(f"staged {len(staged)} inbox files into {settings.corpus_dir}")
+        context.log.info(f"staged {len(staged)} inbox files into {settings.inbox_staging_dir}")
         for path, reason in skipped:
             context.log.warning(f"inbox file not staged: {path}: {reason}")
 
@@ -53,6 +53,7 @@ def raw_documents(context: AssetExecutionContext, sage: SageResource, config: In
         progress=progress,
         max_delete_fraction=settings.max_delete_fraction,
         parser_limits=ParserLimits.from_settings(settings),
+        extra_roots={STAGED: settings.inbox_staging_dir},
     )
     for location, reason in stats.rejected:
         context.log.warning(f"rejected {location}: {reason}")

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     )
 
     corpus_dir: Path = Field(SAMPLE_CORPUS_DIR, description="Folder read recursively by raw_documents.")
-    inbox_dir: Path | None = Field(None, description="Watched by inbox_sensor; new files are staged into the corpus.")
+    inbox_dir: Path | None = Field(
+        None, description="Watched by inbox_sensor; new files are staged under data_dir/inbox and ingested."
+    )
     eval_set: Path = Field(SAMPLE_EVAL_SET, description="Golden questions, JSONL.")
     max_document_bytes: int = Field(20_000_000, gt=0, description="Larger files are rejected.")
     max_delete_fraction: float = Field(
@@ -242,6 +244,11 @@ class Settings(BaseSettings):
     @property
     def pgdata_dir(self) -> Path:
         return self.data_dir.resolve() / "pg"
+
+    @property
+    def inbox_staging_dir(self) -> Path:
+        """Where inbox files are staged: ingested beside the corpus as ``inbox/<path>``, never written into it."""
+        return self.data_dir.resolve() / "inbox"
 
     @property
     def reports_dir(self) -> Path:

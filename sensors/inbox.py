@@ -12,7 +12,6 @@ from sage_platform.hashing import text_hash
 from sage_platform.ingest.isolation import ParserLimits
 from sage_platform.jobs import inbox_job
 from sage_platform.ops.inbox import record_unreadable, scan_inbox
-from sage_platform.package_files import SAMPLE_CORPUS_DIR
 from sage_platform.resources import SageResource
 
 
@@ -26,9 +25,6 @@ def inbox_sensor(context: SensorEvaluationContext, sage: SageResource) -> Sensor
     settings = sage.platform.settings
     if settings.inbox_dir is None:
         return SkipReason("SAGE_INBOX_DIR is not set")
-    if settings.corpus_dir.resolve() == SAMPLE_CORPUS_DIR.resolve():
-        return SkipReason("SAGE_INBOX_DIR needs SAGE_CORPUS_DIR set to a folder of yours: inbox files are staged "
-                          "into the corpus, and the packaged sample corpus is read-only")  # fmt: skip
     known: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     scan = scan_inbox(settings.inbox_dir, known, settings.max_document_bytes, ParserLimits.from_settings(settings))
     if scan.unreadable:

@@ -20,7 +20,7 @@ Usage::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,11 +79,17 @@ def ingest_corpus(
     progress: Callable[[int, str], None] | None = None,
     max_delete_fraction: float = 0.5,
     parser_limits: ParserLimits | None = None,
+    extra_roots: Mapping[str, Path] | None = None,
 ) -> IngestStats:
+    """Ingest ``corpus_dir``, and each of ``extra_roots`` (prefix → folder, e.g. the staged inbox) as
+    ``<prefix>/<path>``: one set of documents, one deletion check."""
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist (set SAGE_CORPUS_DIR)")
     stats = IngestStats()
     files = list(iter_corpus_files(corpus_dir))  # walked once: the deletion check and the run see the same
+    for prefix, root in sorted((extra_roots or {}).items()):
+        if root.is_dir():
+            files += [(f"{prefix}/{rel}", path) for rel, path in iter_corpus_files(root)]
     candidates = [(rel, path) for rel, path in files if rel.lower().endswith(SUPPORTED_SUFFIXES)]
     stats.files_ignored = len(files) - len(candidates)
     with db.connect() as conn, ParserProcess(parser_limits) as parser:

@@ -1,7 +1,8 @@
-"""The inbox: files dropped into ``SAGE_INBOX_DIR`` are staged into the corpus and ingested.
+"""The inbox: files dropped into ``SAGE_INBOX_DIR`` are staged under ``SAGE_DATA_DIR/inbox`` and ingested.
 
 A file is known by its path and content hash; each (path, hash) is handled once. Readable files are
-copied into ``<corpus>/inbox/`` (atomically) so the next graph run ingests them incrementally.
+copied into the staging folder (atomically), which ``raw_documents`` ingests beside the corpus as
+``inbox/<path>``: the corpus folder (which may be a source tree) is never written to.
 Unreadable ones (unsupported type, too large, permission denied, unparsable) go to
 ``rejected_documents`` with the reason and are not looked at again until their bytes change.
 
@@ -10,7 +11,7 @@ The sensor only scans; the run it launches stages the files (``stage_files``) an
 Usage::
 
     scan = scan_inbox(Path("inbox"), known={}, max_bytes=20_000_000)
-    staged, skipped = stage_files({f.path: f.content_hash for f in scan.readable}, Path("inbox"), corpus_dir, 20_000_000)
+    staged, skipped = stage_files({f.path: f.content_hash for f in scan.readable}, Path("inbox"), staging, 20_000_000)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, iter_corpus_files
 from sage_platform.ingest.isolation import ParserLimits, ParserProcess
 from sage_platform.ingest.safe_files import read_regular_file, write_private_file
 
-STAGED = "inbox"  # the folder under the corpus that holds staged inbox files
+STAGED = "inbox"  # the prefix of staged inbox files' document paths
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,13 @@ def scan_inbox(
     return scan
 
 
-def stage(item: InboxFile, root: Path, corpus_dir: Path, max_bytes: int) -> Path:
-    """Copy into ``<corpus>/inbox/`` atomically, from the bytes that were checked (read again safely and
+def stage(item: InboxFile, root: Path, staging: Path, max_bytes: int) -> Path:
+    """Copy into ``staging`` atomically, from the bytes that were checked (read again safely and
     compared by hash: a file swapped for a link since the scan is refused). Mode 0600."""
     data = read_regular_file(root / item.path, max_bytes)
     if sha256_bytes(data) != item.content_hash:
         raise Rejected(f"{item.path} changed since it was scanned; it will be picked up on the next tick")
-    target = corpus_dir / STAGED / item.path
+    target = staging / item.path
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     write_private_file(partial, data)
@@ -100,7 +101,7 @@ def stage(item: InboxFile, root: Path, corpus_dir: Path, max_bytes: int) -> Path
 
 
 def stage_files(
-    files: dict[str, str], root: Path, corpus_dir: Path, max_bytes: int
+    files: dict[str, str], root: Path, staging: Path, max_bytes: int
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Stage each ``path → content hash``; ``(staged paths, [(path, why not)])``. A file that changed or
     went away since the scan is skipped: its new bytes have a new hash, so the next scan launches it again."""
@@ -108,7 +109,7 @@ def stage_files(
     skipped: list[tuple[str, str]] = []
     for path, content_hash in sorted(files.items()):
         try:
-            stage(InboxFile(path, content_hash, 0), root, corpus_dir, max_bytes)
+            stage(InboxFile(path, content_hash, 0), root, staging, max_bytes)
         except Rejected as error:
             skipped.append((path, str(error)))
         else:

@@ -54,7 +54,8 @@ def test_one_run_per_tick_stages_and_ingests_what_changed(inbox: Path, env: dict
     files = runs[0].run_config["ops"]["raw_documents"]["config"]["inbox_files"]
     assert sorted(files) == ["notes.md", "sub/faq.txt"]
     corpus = Path(env["SAGE_CORPUS_DIR"])
-    assert not (corpus / "inbox").exists()  # the tick only scans; the run stages
+    staging = Path(env["SAGE_DATA_DIR"]).resolve() / "inbox"
+    assert not staging.exists()  # the tick only scans; the run stages
 
     write_pubmedqa(settings.corpus_dir, settings.eval_set, 6)
     instance = DagsterInstance.ephemeral()
@@ -65,7 +66,8 @@ def test_one_run_per_tick_stages_and_ingests_what_changed(inbox: Path, env: dict
     assert before.total_requested == 0  # everything is up to date
     result = _launch(runs[0], instance)
     assert metadata(result, "raw_documents")["inbox_files_staged"] == 2
-    assert (corpus / "inbox" / "sub" / "faq.txt").read_text() == "How do I restore? With sage restore."
+    assert (staging / "sub" / "faq.txt").read_text() == "How do I restore? With sage restore."
+    assert not (corpus / "inbox").exists()  # the corpus folder is never written to
     materialized = {event.asset_key.path[-1] for event in result.get_asset_materialization_events()}
     assert "pgvector_index" in materialized and "rag_answers" not in materialized  # no LLM calls in this run
     with Database.from_settings(settings).connect() as conn:
@@ -87,7 +89,7 @@ def test_one_run_per_tick_stages_and_ingests_what_changed(inbox: Path, env: dict
     assert list(changed[0].run_config["ops"]["raw_documents"]["config"]["inbox_files"]) == ["notes.md"]
     assert changed[0].run_key != runs[0].run_key
     _launch(changed[0], instance)
-    assert (corpus / "inbox" / "notes.md").read_text().endswith("at 02:00.")
+    assert (staging / "notes.md").read_text().endswith("at 02:00.")
 
 
 def test_a_file_changed_after_the_scan_is_skipped_and_launched_again(inbox: Path, env: dict[str, str]) -> None:
@@ -96,7 +98,7 @@ def test_a_file_changed_after_the_scan_is_skipped_and_launched_again(inbox: Path
     (inbox / "notes.md").write_text("second, written after the scan")
     result = _launch(runs[0], DagsterInstance.ephemeral())
     assert metadata(result, "raw_documents")["inbox_files_staged"] == 0
-    assert not (Path(env["SAGE_CORPUS_DIR"]) / "inbox" / "notes.md").exists()
+    assert not (Path(env["SAGE_DATA_DIR"]).resolve() / "inbox" / "notes.md").exists()
     again, _, _ = _evaluate(cursor)
     assert list(again[0].run_config["ops"]["raw_documents"]["config"]["inbox_files"]) == ["notes.md"]
 
@@ -125,9 +127,16 @@ def test_without_an_inbox_the_sensor_says_so(env: dict[str, str]) -> None:
     assert _evaluate(None)[2] == "SAGE_INBOX_DIR is not set"
 
 
-def test_the_packaged_sample_corpus_is_never_written_to(inbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_inbox_works_beside_the_packaged_sample_and_never_writes_into_it(
+    inbox: Path, env: dict[str, str], settings, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("SAGE_CORPUS_DIR")  # the default: the sample corpus inside the package
-    (inbox / "notes.md").write_text("# Notes")
-    runs, _, skip = _evaluate(None)
-    assert runs == [] and "SAGE_CORPUS_DIR set to a folder of yours" in (skip or "")
-    assert not (SAMPLE_CORPUS_DIR / "inbox").exists()
+    (inbox / "notes.md").write_text("# Notes\n\nThe sample corpus stays as shipped.")
+    before = sorted(p.name for p in SAMPLE_CORPUS_DIR.rglob("*"))
+    runs, _, _ = _evaluate(None)
+    assert len(runs) == 1
+    _launch(runs[0], DagsterInstance.ephemeral())
+    assert sorted(p.name for p in SAMPLE_CORPUS_DIR.rglob("*")) == before
+    with Database.from_settings(settings).connect() as conn:
+        sources = {row[0] for row in conn.execute("SELECT source FROM documents")}
+    assert "inbox/notes.md" in sources and len(sources) > 1  # the sample's documents and the inbox file
