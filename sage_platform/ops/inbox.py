@@ -17,7 +17,7 @@ Usage::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sage_platform.db import Database
 from sage_platform.hashing import sha256_bytes, text_hash
@@ -88,7 +88,13 @@ def scan_inbox(
 
 def stage(item: InboxFile, root: Path, staging: Path, max_bytes: int) -> Path:
     """Copy into ``staging`` atomically, from the bytes that were checked (read again safely and
-    compared by hash: a file swapped for a link since the scan is refused). Mode 0600."""
+    compared by hash: a file swapped for a link since the scan is refused). Mode 0600.
+
+    ``item.path`` may come from a run's config rather than a scan: only a plain relative path is
+    staged, so no path reads or writes outside the inbox and the staging folder."""
+    parts = PurePosixPath(item.path).parts
+    if not parts or item.path.startswith("/") or any(part in ("..", ".") or part.startswith(".") for part in parts):
+        raise Rejected(f"{item.path!r} is not a plain path inside the inbox")
     data = read_regular_file(root / item.path, max_bytes)
     if sha256_bytes(data) != item.content_hash:
         raise Rejected(f"{item.path} changed since it was scanned; it will be picked up on the next tick")

@@ -140,3 +140,24 @@ def test_the_inbox_works_beside_the_packaged_sample_and_never_writes_into_it(
     with Database.from_settings(settings).connect() as conn:
         sources = {row[0] for row in conn.execute("SELECT source FROM documents")}
     assert "inbox/notes.md" in sources and len(sources) > 1  # the sample's documents and the inbox file
+
+
+def test_staging_takes_plain_paths_only(tmp_path: Path) -> None:
+    """A run's config names the files to stage; a path that climbs out is refused, nothing is read or written."""
+    from sage_platform.hashing import sha256_bytes
+    from sage_platform.ops.inbox import stage_files
+
+    inbox, staging = tmp_path / "in" / "box", tmp_path / "data" / "inbox"
+    inbox.mkdir(parents=True)
+    secret = b"not for the inbox"
+    (tmp_path / "in" / "outside.md").write_bytes(secret)
+    (inbox / "ok.md").write_text("fine")
+    digest = sha256_bytes(secret)
+    files = {"../outside.md": digest, "sub/../../outside.md": digest, "/etc/hostname": digest, ".hidden.md": digest,
+             "ok.md": sha256_bytes(b"fine")}  # fmt: skip
+    staged, skipped = stage_files(files, inbox, staging, 1_000_000)
+    assert staged == ["ok.md"]
+    assert sorted(path for path, _ in skipped) == sorted(set(files) - {"ok.md"})
+    assert all("not a plain path inside the inbox" in reason for _, reason in skipped)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == [
+        "data/inbox/ok.md", "in/box/ok.md", "in/outside.md"]  # fmt: skip
