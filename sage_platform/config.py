@@ -232,10 +232,14 @@ class Settings(BaseSettings):
 
     @property
     def database_fingerprint(self) -> str:
-        """Names the platform database without revealing its URL: processes compare it to know they share one."""
+        """Names the platform database without revealing its URL: processes compare it to know they share one.
+
+        Shown on the open ``/health``, so the password is masked before hashing: a hash of it would
+        let anyone who can reach the server guess it offline."""
         from sage_platform.hashing import text_hash
 
-        return text_hash(self.database_url or f"embedded:{self.pgdata_dir}")[:16]
+        where = _mask_password(self.database_url) if self.database_url else f"embedded:{self.pgdata_dir}"
+        return text_hash(where)[:16]
 
     @property
     def embedded_database(self) -> bool:

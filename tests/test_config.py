@@ -45,3 +45,14 @@ def test_secrets_are_masked_for_display() -> None:
     assert "hunter2" not in str(shown) and "sk-secret-value" not in str(shown)
     assert shown["database_url"] == "postgresql://user:***@db.example:5432/sage"
     assert "sk-secret-value" not in repr(settings)
+
+
+def test_the_database_fingerprint_names_the_database_not_its_password() -> None:
+    one = Settings(database_url="postgresql://sage:first-pw@db.example:5432/sage")
+    other = Settings(database_url="postgresql://sage:second-pw@db.example:5432/sage")
+    assert one.database_fingerprint == other.database_fingerprint  # the password plays no part
+    assert (
+        one.database_fingerprint
+        != Settings(database_url="postgresql://sage:first-pw@db.example:5432/other").database_fingerprint
+    )
+    assert Settings(data_dir=Path("a")).database_fingerprint != Settings(data_dir=Path("b")).database_fingerprint
