@@ -26,24 +26,17 @@ IDENTITY_SCOPE_KEY = "sage.identity"
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
-Challenge = Callable[[Mapping[str, Any], str | None, str], str]
+Challenge = Callable[[Mapping[str, Any]], str]  # the challenge's first parameter, e.g. realm="sage"
 
 
-def realm_challenge(realm: str) -> Challenge:
-    def challenge(scope: Mapping[str, Any], error: str | None, description: str) -> str:
-        value = f'Bearer realm="{realm}"'
-        return value + (f', error="{error}", error_description="{description}"' if error else "")
-
-    return challenge
+def sage_realm(scope: Mapping[str, Any]) -> str:
+    return 'realm="sage"'
 
 
 class KeyLookup(Protocol):
     """A ``KeyRing``, or anything else that finds the identity of a key."""
 
     def identify(self, secret: str) -> Identity | None: ...
-
-
-SAGE_REALM = realm_challenge("sage")
 
 
 def identity_in(scope: Mapping[str, Any]) -> Identity | None:
@@ -60,7 +53,7 @@ class BearerAuth:
         hint: str,
         protects: Callable[[str], bool] = lambda path: True,
         required: Callable[[], bool] = lambda: True,
-        challenge: Challenge = SAGE_REALM,
+        challenge: Challenge = sage_realm,
     ) -> None:
         self.app, self.keys, self.hint = app, keys, hint
         self.protects, self.required, self.challenge = protects, required, challenge
@@ -88,6 +81,10 @@ class BearerAuth:
         scope[IDENTITY_SCOPE_KEY] = identity
         await self.app(scope, receive, send)
 
+    def _challenge(self, scope: Scope, error: str | None, description: str) -> str:
+        value = f"Bearer {self.challenge(scope)}"
+        return value + (f', error="{error}", error_description="{description}"' if error else "")
+
     async def _deny(
         self, scope: Scope, send: Callable[[Message], Awaitable[None]], error: str | None, description: str
     ) -> None:
@@ -97,7 +94,7 @@ class BearerAuth:
         await send(
             {"type": "http.response.start", "status": 401,
              "headers": [(b"content-type", b"application/json"),
-                         (b"www-authenticate", self.challenge(scope, error, description).encode()),
+                         (b"www-authenticate", self._challenge(scope, error, description).encode()),
                          (b"content-length", str(len(body)).encode())]}
         )  # fmt: skip
         await send({"type": "http.response.body", "body": body})

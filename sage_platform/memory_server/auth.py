@@ -40,10 +40,9 @@ def resource_metadata(scope: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def metadata_challenge(scope: Mapping[str, Any], error: str | None, description: str) -> str:
+def metadata_challenge(scope: Mapping[str, Any]) -> str:
     """RFC 9728: the challenge points at the protected-resource metadata."""
-    challenge = f'Bearer resource_metadata="{base_url(scope)}{METADATA_PATH}"'
-    return challenge + (f', error="{error}", error_description="{description}"' if error else "")
+    return f'resource_metadata="{base_url(scope)}{METADATA_PATH}"'
 
 
 def bearer_auth(app: ASGIApp, keys: KeyRing) -> BearerAuth:
