@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from sage_platform.db.schema import table_columns
@@ -34,7 +35,7 @@ def table(columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], *, 
     return MetadataValue.table(records=records, schema=schema)
 
 
-def stored_table(conn: Any, name: str, *, rows: int) -> dict[str, Any]:
+def stored_table(conn: psycopg.Connection, name: str, *, rows: int) -> dict[str, Any]:
     """``dagster/table_name``, ``dagster/row_count`` and ``dagster/column_schema`` of a table we write."""
     columns = [TableColumn(column, _TYPE_NAMES.get(kind, kind)) for column, kind in table_columns(conn, name)]
     return {

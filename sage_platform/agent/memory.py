@@ -32,7 +32,7 @@ class AgentMemory:
         text = text.strip()
         if not text:
             raise ValueError("nothing to remember: the text is empty")
-        self.store.check(text, "")
+        self.store.check(text, "")  # before embedding: an oversized fact costs nothing
         saved = self.store.save(
             text, "", user_id=user_id, session_id=session_id, vector=self.embedder.embed([text])[0],
             metadata=FACT, idempotency_key=f"fact:{text_hash(text)}",  # the same fact in a session: once

@@ -103,8 +103,7 @@ def add_settings(
         group.add_argument(flag, dest=name, default=None, help=help_text, **options)
         hidden = {flag_of(name), "--" + name, *ORIGINAL_SPELLINGS.get(name, ())} - {flag}
         for alias in sorted(hidden):
-            if alias not in parser._option_string_actions:  # argparse has no public lookup
-                group.add_argument(alias, dest=name, default=None, help=argparse.SUPPRESS, **options)
+            group.add_argument(alias, dest=name, default=None, help=argparse.SUPPRESS, **options)
 
 
 def _value_options(annotation: Any) -> dict[str, Any]:
