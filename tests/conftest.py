@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import shutil
 import tempfile
 import uuid
@@ -61,6 +62,8 @@ def _close_cached_platforms() -> None:
         if "db" in platform.__dict__:
             platform.db.close()
     resources._PLATFORMS.clear()
+    if "sage_platform.dataflow.library._platform" in sys.modules:
+        sys.modules["sage_platform.dataflow.library._platform"].close_platforms()
 
 
 @pytest.fixture(scope="session")
