@@ -7,9 +7,11 @@ from dagster import AssetExecutionContext, AutomationCondition, MaterializeResul
 
 from sage_platform.assets._metadata import stored_table, table
 from sage_platform.assets.indexing import pgvector_index
+from sage_platform.dataflow import LocalEnvironment
+from sage_platform.dataflow.dagster_env import operators_table
+from sage_platform.dataflow.rag_answers import build_rag_answers
 from sage_platform.evaluation import (
     HEADLINE_METRICS,
-    answer_questions,
     evaluate,
     load_golden_set,
     store_golden_set,
@@ -49,23 +51,33 @@ def eval_questions(context: AssetExecutionContext, sage: SageResource) -> Materi
     automation_condition=AutomationCondition.eager(),
 )
 def rag_answers(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
-    """Top-k chunks from pgvector per question, then an answer from the LLM or the extractive answerer."""
+    """The rag_answers dataflow (``sage pipeline run rag_answers``): top chunks per golden question from
+    the configured retriever, an answer from the LLM or the extractive generator, stored with its costs."""
     platform = sage.platform
     began = time.perf_counter()
-    stats = answer_questions(platform.db, platform.retriever, platform.answerer, answer_k=platform.settings.retrieval_k)
-    context.log.info(f"answered {stats.questions} questions with {stats.answerer}")
+    env = LocalEnvironment("rag_answers")
+    build_rag_answers(env, platform.settings, platform=platform)
+    result = env.submit()
+    answered = result["TableSink"].records_out
     with platform.db.connect() as conn:
-        standard = stored_table(conn, "rag_answers", rows=stats.questions)
+        standard = stored_table(conn, "rag_answers", rows=answered)
+        preview = conn.execute(
+            """SELECT q.question, a.answer, a.retrieved_doc_ids, a.answerer FROM rag_answers a
+               JOIN eval_questions q USING (question_id) ORDER BY q.position LIMIT 10"""
+        ).fetchall()
+    answerer = preview[0][3] if preview else "none"
+    context.log.info(f"answered {answered} questions with {answerer}")
     return MaterializeResult(
         metadata={
             **standard,
-            "answerer": stats.answerer,
-            "retriever": platform.retriever.name,
+            "answerer": answerer,
+            "retriever": platform.settings.retriever,
             "k": platform.settings.retrieval_k,
             "duration_s": round(time.perf_counter() - began, 3),
+            "dataflow": operators_table(result.operators),
             "preview": table(
                 [("question", "string"), ("answer", "string"), ("top_documents", "string")],
-                [(q, a, ", ".join(d[:3])) for q, a, d in stats.preview[:10]],
+                [(q, a, ", ".join(d[:3])) for q, a, d, _ in preview],
             ),
         }
     )

@@ -83,6 +83,16 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
     plotted = metadata(first, "evaluation_report")
     assert plotted["recall@5"] == pytest.approx(report["recall@5"])
     assert "extractive" in plotted["answerer"]
+    # The answers' costs, measured by the rag_answers dataflow and stored with each answer.
+    costs = _rows(
+        db, "SELECT latency_ms, prompt_tokens, completion_tokens, retrieved_tokens, context_tokens FROM rag_answers"
+    )
+    assert len(costs) == 24 and all(latency > 0 and prompt > 0 and used > 0 for latency, prompt, _, _, used in costs)
+    assert report["prompt_tokens"] == pytest.approx(sum(c[1] for c in costs) / 24)
+    assert report["compression_ratio"] == pytest.approx(sum(c[3] for c in costs) / sum(c[4] for c in costs))
+    assert report["compression_ratio"] >= 1.0  # the extractive answerer reads the top 3 of the top k chunks
+    assert report["latency_p50"] <= report["latency_p99"]
+    assert plotted["prompt_tokens"] == pytest.approx(report["prompt_tokens"])
 
     # Nothing changed: nothing is embedded again, and the index sync is empty.
     second = run_graph(instance)

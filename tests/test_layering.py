@@ -42,7 +42,13 @@ LAYERS: list[tuple[str, ...]] = [
         "sage_platform.memory_store",
         "sage_platform.fingerprints",
     ),  # fmt: skip
-    ("sage_platform.agent", "sage_platform.memory_server", "sage_platform.ops", "sage_platform.network"),
+    (
+        "sage_platform.agent",
+        "sage_platform.dataflow",
+        "sage_platform.memory_server",
+        "sage_platform.ops",
+        "sage_platform.network",
+    ),  # fmt: skip
     ("sage_platform.server",),
     (
         "sage_platform.resources",

@@ -7,9 +7,9 @@ counters. Counters ride along with the records, so the result equals a local run
 
 Usage::
 
-    job = pipeline.to_dagster_job(partition_size=50)         # add to a Definitions, or:
-    result = DagsterEnvironment.for_pipeline(pipeline).submit()   # runs it in process on the instance
-    asset = pipeline.to_asset("my_answers", deps=["pgvector_index"])
+    job = to_dagster_job(env.pipeline, partition_size=50)      # add to a Definitions, or:
+    result = DagsterEnvironment.for_pipeline(env.pipeline).submit()   # runs it in process on the instance
+    asset = to_asset(env.pipeline, "my_answers", deps=["pgvector_index"])
 """
 
 import os

@@ -82,18 +82,6 @@ class Pipeline:
     def bounded(self) -> bool:
         return self.stages[0].kind == "batch"
 
-    def to_dagster_job(self, **options: Any) -> Any:
-        """This pipeline as a Dagster job (``dagster_env.to_dagster_job``): one op per step."""
-        from sage_platform.dataflow.dagster_env import to_dagster_job
-
-        return to_dagster_job(self, **options)
-
-    def to_asset(self, name: str | None = None, **options: Any) -> Any:
-        """This pipeline as a Dagster asset that runs it on threads (``dagster_env.to_asset``)."""
-        from sage_platform.dataflow.dagster_env import to_asset
-
-        return to_asset(self, name, **options)
-
     def add(self, kind: Kind, target: Any, config: Mapping[str, Any] | None, options: dict[str, Any]) -> Stage:
         function = function_class(target, kind)
         expected = kind_base(kind)
@@ -170,7 +158,7 @@ class Pipeline:
         if stage.kind in ("source", "batch"):
             if self.stages:
                 raise WiringError(
-                    f"{stage.name} is a source: it starts a pipeline, it cannot follow {self.stages[-1].name}"
+                    f"{stage.function.__name__ if stage.function else stage.name} is a source: it starts a pipeline, it cannot follow {self.stages[-1].name}"
                 )
             object.__setattr__(stage, "fields", gives)
             return

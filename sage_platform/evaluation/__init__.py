@@ -1,6 +1,5 @@
 """Evaluation: exact answer metrics, retrieval metrics, the golden set and the report."""
 
-from sage_platform.evaluation.answering import AnswerStats, answer_questions
 from sage_platform.evaluation.golden import (
     GoldenQuestion,
     GoldenSetError,
@@ -20,11 +19,9 @@ __all__ = [
     "accuracy",
     "compute",
     "label_from_answer",
-    "AnswerStats",
     "EvaluationReport",
     "GoldenQuestion",
     "GoldenSetError",
-    "answer_questions",
     "corpus_bleu",
     "evaluate",
     "exact_match",

@@ -25,6 +25,7 @@ from sage_platform.db import Database
 from sage_platform.evaluation import retrieval_metrics as rm
 from sage_platform.evaluation import text_metrics as tm
 from sage_platform.evaluation.labels import accuracy, label_from_answer
+from sage_platform.evaluation.registry import compute
 
 HEADLINE_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "exact_match", "f1",
                     "recall@1", "recall@5", "recall@10", "mrr@10")  # fmt: skip
@@ -47,12 +48,14 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
     with db.connect() as conn:
         rows = conn.execute(
             """SELECT q.question_id, q.question, q.golden_answers, q.relevant_doc_ids, a.answer,
-                      a.retrieved_doc_ids, a.answerer, q.label
+                      a.retrieved_doc_ids, a.answerer, q.label, a.latency_ms, a.prompt_tokens,
+                      a.completion_tokens, a.retrieved_tokens, a.context_tokens
                FROM eval_questions q JOIN rag_answers a USING (question_id) ORDER BY q.position"""
         ).fetchall()
     if not rows:
         raise ValueError("no answered questions: materialize eval_questions and rag_answers first")
-    ids, questions, golds, relevant, predictions, ranked, answerers, labels = (list(c) for c in zip(*rows, strict=True))
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    ids, questions, golds, relevant, predictions, ranked, answerers, labels = columns[:8]
     rouge_items = tm.rouge_per_sample(predictions, golds)
     em_items = tm.exact_match_per_sample(predictions, golds)
     f1_items = tm.token_f1_per_sample(predictions, golds)
@@ -69,6 +72,7 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
         "ndcg@10": rm.ndcg_at_k(ranked, relevant, RANKING_DEPTH),
         "hit_rate@5": rm.hit_rate_at_k(ranked, relevant, 5),
     }
+    scores.update(_costs(*columns[8:]))
     labelled = [(label_from_answer(p), g) for p, g in zip(predictions, labels, strict=True) if g]
     if labelled:  # label answers, such as PubMedQA's yes/no/maybe
         scores["accuracy"] = accuracy([p for p, _ in labelled], [g for _, g in labelled])
@@ -104,6 +108,21 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
     tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False))
     tmp.replace(path)  # readers never see a half-written report
     return EvaluationReport(run_id, scores, items, path, answerers[0])
+
+
+def _costs(latency: list[Any], prompt: list[Any], completion: list[Any], retrieved: list[Any],
+           given: list[Any]) -> dict[str, float]:  # fmt: skip
+    """Latency, tokens and context compression over the answers that recorded them (older ones did not)."""
+    out = {}
+    for name, values in (("latency_p50", latency), ("latency_p99", latency), ("prompt_tokens", prompt),
+                         ("completion_tokens", completion)):  # fmt: skip
+        known = [v for v in values if v is not None]
+        if known:
+            out[name] = compute(name, known)
+    pairs = [(r, g) for r, g in zip(retrieved, given, strict=True) if r is not None and g]
+    if pairs:
+        out["compression_ratio"] = compute("compression_ratio", [r for r, _ in pairs], [g for _, g in pairs])
+    return out
 
 
 def read_report(reports_dir: Path) -> dict[str, Any] | None:

@@ -79,7 +79,10 @@ def test_every_public_name_is_importable_from_the_package() -> None:
 def test_a_missing_field_names_both_operators() -> None:
     env = LocalEnvironment("wrong")
     stream = env.from_source(Count, {"upto": 1})
-    with pytest.raises(WiringError, match=r"QAPromptor needs field\(s\) 'context', which Count does not give"):
+    with pytest.raises(
+        WiringError,
+        match=r"QAPromptor needs field\(s\) 'context', 'query', which Count does not give \(its records have: n\)",
+    ):
         stream.map(dataflow.QAPromptor)
 
 

@@ -22,6 +22,11 @@ _platforms: dict[str, Platform] = {}
 
 
 def platform_for(config: Mapping[str, Any]) -> Platform:
+    """``config["platform"]`` when given (in-process callers that hold one, like the assets), else the
+    shared platform for ``config["settings"]`` and the environment."""
+    given = config.get("platform")
+    if isinstance(given, Platform):
+        return given
     overrides = dict(config.get("settings") or {})
     model = config.get("model")
     if isinstance(model, str) and "embedding_model" not in overrides:

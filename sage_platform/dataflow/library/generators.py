@@ -36,7 +36,7 @@ class OpenAIGenerator(MapFunction):
     default_base_url: ClassVar[str | None] = None
 
     def open(self) -> None:
-        settings = platform_for({"settings": self.config.get("settings") or {}}).settings
+        settings = platform_for(self.config).settings
         choice = default_model_choice(settings)
         model = self.config.get("model") or (choice.model if choice else None)
         if not model:
@@ -80,8 +80,8 @@ class VLLMGenerator(OpenAIGenerator):
 
 class ExtractiveGenerator(MapFunction):
     """The sentences of the top passages most similar to the query (the platform's extractive answerer,
-    local embedding model). Config: ``max_sentences`` (2), ``context_chunks`` (3). Batched: one
-    embedding call per batch."""
+    local embedding model). Config: ``max_sentences`` (2), ``context_chunks`` (3), ``context_k`` (the
+    passages it may use, default all retrieved). Batched: one embedding call per batch."""
 
     requires = frozenset({"query", "retrieved"})
     provides = GENERATOR_FIELDS | {"context_tokens"}
@@ -95,7 +95,8 @@ class ExtractiveGenerator(MapFunction):
 
     def execute_batch(self, records: list[Any]) -> list[Any]:
         began = time.perf_counter()
-        hits = [[record_hit(h) for h in record["retrieved"]] for record in records]
+        limit = self.config.get("context_k")
+        hits = [[record_hit(h) for h in record["retrieved"]][:limit] for record in records]
         answers = self._answerer.answer_many([str(r["query"]) for r in records], hits)
         latency = (time.perf_counter() - began) * 1000 / max(1, len(records))  # the batch's time, shared
         out = []

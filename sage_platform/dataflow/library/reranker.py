@@ -34,7 +34,7 @@ class Reranker(MapFunction):
         if self._cross_encoder is not None:
             self.label = f"cross-encoder ({self.config['model']})"
         else:
-            self._embedder = platform_for({"settings": self.config.get("settings") or {}}).embedder
+            self._embedder = platform_for(self.config).embedder
             self.label = f"bi-encoder cosine ({self._embedder.model_name}): no cross-encoder model on this machine"
             log.warning("Reranker: %s", self.label)
 
