@@ -9,6 +9,7 @@ sage task          submit "question" | status ID: long agent tasks run by Dagste
 sage keys          create --user NAME [--admin] | list | revoke ID: keys of the agent server
 sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage mcp token create|list|revoke;
                    sage memory status|search|clear
+sage pipeline run  PATH.py | rag_answers [--env local|dagster|ray]: a dataflow pipeline
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
 
@@ -134,7 +135,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sage_platform.cli import keys, memory, ops, search
+    from sage_platform.cli import keys, memory, ops, pipeline, search
 
     parser = argparse.ArgumentParser(
         prog="sage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_cmd_report)
 
     search.add_command(commands)
+    pipeline.add_command(commands)
 
     index = commands.add_parser("index", help="index versions: status, rebuild (zero downtime), rollback")
     index_actions = index.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -34,7 +34,8 @@ class Reranker(MapFunction):
         if self._cross_encoder is not None:
             self.label = f"cross-encoder ({self.config['model']})"
         else:
-            self._embedder = platform_for(self.config).embedder
+            shared = {k: v for k, v in self.config.items() if k != "model"}  # model names the cross-encoder here
+            self._embedder = platform_for(shared).embedder
             self.label = f"bi-encoder cosine ({self._embedder.model_name}): no cross-encoder model on this machine"
             log.warning("Reranker: %s", self.label)
 

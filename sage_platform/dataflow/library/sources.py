@@ -114,17 +114,22 @@ class APISource(_IteratorSource):
     or JSON Lines. ``headers`` are sent as given; a non-2xx answer fails the source with its status."""
 
     def records(self) -> Iterator[Any]:
-        import httpx
+        import urllib.error
+        import urllib.request
 
-        response = httpx.get(
-            self.config["url"], headers=self.config.get("headers"), timeout=float(self.config.get("timeout", 30))
-        )
-        if response.status_code >= 300:
-            raise RuntimeError(f"APISource: GET {self.config['url']} answered {response.status_code}")
-        if "jsonl" in response.headers.get("content-type", "") or self.config.get("format") == "jsonl":
-            yield from (json.loads(line) for line in response.text.splitlines() if line.strip())
+        url = str(self.config["url"])
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"APISource: {url!r} is not an http(s) URL")
+        request = urllib.request.Request(url, headers=dict(self.config.get("headers") or {}))
+        try:
+            with urllib.request.urlopen(request, timeout=float(self.config.get("timeout", 30))) as response:
+                kind, text = response.headers.get("content-type", ""), response.read().decode("utf-8")
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(f"APISource: GET {url} answered {error.code}") from None
+        if "jsonl" in kind or self.config.get("format") == "jsonl":
+            yield from (json.loads(line) for line in text.splitlines() if line.strip())
             return
-        body = response.json()
+        body = json.loads(text)
         key = self.config.get("records_key")
         items = body[key] if key else body
         if not isinstance(items, list):
