@@ -161,13 +161,12 @@ def to_dagster_job(
 
         return run
 
-    names = [(s.name, s.kind, s.parallelism) for s in pipeline.stages]
     pipeline_name = pipeline.name
 
     @op(name=f"{job_name}__result", ins={"parts": In(list[Partition])}, out=Out(PipelineResult))
     def result_op(context: OpExecutionContext, parts: list[Partition]) -> PipelineResult:
         result = PipelineResult(
-            pipeline_name, "dagster", merged(names, [s for p in parts for s in p.stats]),
+            pipeline_name, "dagster", merged(pipeline.stages, [s for p in parts for s in p.stats]),
             [r for p in parts for r in p.records], [s for p in parts for s in p.skipped],
         )  # fmt: skip
         context.add_output_metadata(result_metadata(result))

@@ -62,6 +62,19 @@ class BaseFunction:
         (evaluators' scores, a sink's preview) that the run's result reports per operator."""
         return {}
 
+    @classmethod
+    def combine(cls, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """One summary from those of several workers or partitions: counts add up, lists join, other
+        values are the first worker's. Functions whose figures do not add (evaluators) recompute them."""
+        combined: dict[str, Any] = {}
+        for summary in summaries:
+            for key, value in summary.items():
+                mine = combined.get(key)
+                joins = isinstance(value, list) and isinstance(mine, list)
+                adds = isinstance(value, int) and isinstance(mine, int) and not isinstance(value, bool)
+                combined[key] = mine + value if joins or adds else (value if mine is None else mine)
+        return combined
+
     def abort(self) -> None:
         """Called instead of ``close()`` when the run failed: roll back, release, report nothing."""
 

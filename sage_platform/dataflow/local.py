@@ -146,8 +146,7 @@ class PipelineRun:
             raise TimeoutError(f"pipeline {self.pipeline.name!r} still running after {timeout} s")
         if self.failure is not None:
             raise self.failure
-        names = [(s.name, s.kind, s.parallelism) for s in self.pipeline.stages]
-        return PipelineResult(self.pipeline.name, "local", merged(names, self._parts), self.outputs,
+        return PipelineResult(self.pipeline.name, "local", merged(self.pipeline.stages, self._parts), self.outputs,
                               self._skipped, time.perf_counter() - self._began, self.stopping.is_set())  # fmt: skip
 
     @property

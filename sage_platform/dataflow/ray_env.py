@@ -118,8 +118,7 @@ class _RayRun:
             failed = False
         finally:
             parts, skipped = self._close(failed)
-        names = [(s.name, s.kind, s.parallelism) for s in self.pipeline.stages]
-        return PipelineResult(self.pipeline.name, "ray", merged(names, parts), self.outputs, skipped,
+        return PipelineResult(self.pipeline.name, "ray", merged(self.pipeline.stages, parts), self.outputs, skipped,
                               time.perf_counter() - began, self.stopping.is_set())  # fmt: skip
 
     def _drive(self) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sage_platform.dataflow.functions import BaseFunction
+from sage_platform.dataflow.pipeline import Stage
 from sage_platform.dataflow.runner import OperatorStats, SkippedRecord
 
 
@@ -50,9 +52,17 @@ class PipelineResult:
         return "\n".join([head, *lines])
 
 
-def merged(stage_names: Sequence[tuple[str, str, int]], parts: list[OperatorStats]) -> list[OperatorStats]:
-    """One ``OperatorStats`` per step, in pipeline order, from the counters of all its workers."""
-    total = {name: OperatorStats(name, kind, parallelism) for name, kind, parallelism in stage_names}
+def merged(stages: Sequence[Stage], parts: list[OperatorStats]) -> list[OperatorStats]:
+    """One ``OperatorStats`` per step, in pipeline order, from the counters of all its workers (or
+    partitions); their summaries combined by the step's function."""
+    total = {s.name: OperatorStats(s.name, s.kind, s.parallelism) for s in stages}
+    summaries: dict[str, list[dict[str, Any]]] = {s.name: [] for s in stages}
     for part in parts:
         total[part.name].merge(part)
+        if part.summary:
+            summaries[part.name].append(part.summary)
+    for stage in stages:
+        if summaries[stage.name]:
+            combine = stage.function.combine if stage.function else BaseFunction.combine
+            total[stage.name].summary = combine(summaries[stage.name])
     return list(total.values())

@@ -71,11 +71,6 @@ class OperatorStats:
         for name in ("records_in", "records_out", "errors", "skipped", "retries", "calls"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latencies_s.extend(other.latencies_s)
-        for key, value in other.summary.items():  # counts add up, lists join; other figures are one worker's
-            mine = self.summary.get(key)
-            joins = isinstance(value, list) and isinstance(mine, list)
-            adds = isinstance(value, int) and isinstance(mine, int) and not isinstance(value, bool)
-            self.summary[key] = mine + value if joins or adds else (value if mine is None else mine)
 
     def as_row(self) -> dict[str, Any]:
         return {"operator": self.name, "kind": self.kind, "parallelism": self.parallelism,

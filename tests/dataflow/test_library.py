@@ -306,3 +306,18 @@ def test_dagster_metadata_sink_becomes_op_metadata() -> None:
     result = env.submit()
     assert result.summary["DagsterMetadataSink"]["records"] == 5
     assert {r["n"] for r in result.summary["DagsterMetadataSink"]["preview"]} <= set(range(5))
+
+
+def test_run_figures_cover_every_worker_and_partition() -> None:
+    records = scored_records() * 10
+    predictions = [r["answer"] for r in records]
+    references = [[r["references"]] if isinstance(r["references"], str) else r["references"] for r in records]
+    expected = compute("bleu", predictions, references)
+    parallel = df.LocalEnvironment("parallel")
+    parallel.from_batch(records).map(df.BLEU, parallelism=3).map(df.TokenCount, parallelism=2)
+    partitioned = df.DagsterEnvironment("partitioned", {"partition_size": 3})
+    partitioned.from_batch(records).map(df.BLEU).map(df.TokenCount)
+    for env in (parallel, partitioned):
+        summary = env.submit().summary
+        assert summary["BLEU"] == {"bleu": pytest.approx(expected)}
+        assert summary["TokenCount"]["prompt_tokens_total"] == 800

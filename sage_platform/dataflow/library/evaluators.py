@@ -29,13 +29,15 @@ def references_of(record: dict[str, Any]) -> list[str]:
 
 
 class _Evaluator(MapFunction):
-    """Collects what its metric needs per record; ``close()`` computes the run's figure over all of them."""
+    """Collects what its metric needs per record; the run's figure is computed over all of them, also
+    when several workers or partitions each saw a part (``combine`` joins the values, then computes)."""
 
     metric: ClassVar[str]
 
     def open(self) -> None:
         self._predictions: list[Any] = []
         self._references: list[Any] = []
+        self.metric_name = self.metric
 
     def execute(self, data: Any) -> Any:
         prediction, reference = self.pair(data)
@@ -48,10 +50,26 @@ class _Evaluator(MapFunction):
         return str(data.get("answer") or ""), references_of(data)
 
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
-        return {self.metric: compute(self.metric, [prediction], [reference])}
+        return {self.metric_name: compute(self.metric_name, [prediction], [reference])}
 
     def close(self) -> dict[str, Any]:
-        return {self.metric: compute(self.metric, self._predictions, self._references)} if self._predictions else {}
+        if not self._predictions:
+            return {}
+        return {
+            "metric": self.metric_name,
+            "values": [list(pair) for pair in zip(self._predictions, self._references, strict=True)],
+        }
+
+    @classmethod
+    def combine(cls, summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        values = [pair for summary in summaries for pair in summary.get("values", [])]
+        if not values:
+            return {}
+        return cls.figures(summaries[0]["metric"], [p for p, _ in values], [r for _, r in values])
+
+    @classmethod
+    def figures(cls, metric: str, predictions: list[Any], references: list[Any]) -> dict[str, Any]:
+        return {metric: compute(metric, predictions, references)}
 
 
 class _AnswerEvaluator(_Evaluator):
@@ -73,8 +91,9 @@ class ROUGE(_AnswerEvaluator):
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
         return tm.rouge_per_sample([prediction], [reference])[0]
 
-    def close(self) -> dict[str, Any]:
-        return tm.rouge(self._predictions, self._references) if self._predictions else {}
+    @classmethod
+    def figures(cls, metric: str, predictions: list[Any], references: list[Any]) -> dict[str, Any]:
+        return tm.rouge(predictions, references)
 
 
 class F1(_AnswerEvaluator):
@@ -107,10 +126,11 @@ class Recall(_Evaluator):
 
     requires = frozenset({"retrieved", "relevant_doc_ids"})
     provides = frozenset({"scores"})
+    metric = "recall@k"
 
-    @property
-    def metric(self) -> str:  # type: ignore[override]
-        return f"recall@{int(self.config.get('k', 5))}"
+    def open(self) -> None:
+        super().open()
+        self.metric_name = f"recall@{int(self.config.get('k', 5))}"
 
     def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
         k = int(self.config.get("k", 5))
@@ -119,6 +139,8 @@ class Recall(_Evaluator):
 
 class Latency(_Evaluator):
     """The generator's ``latency_ms``: per record, and p50/p95/p99/mean for the run."""
+
+    metric = "latency"
 
     requires = frozenset({"latency_ms"})
     provides = frozenset({"scores"})
@@ -129,13 +151,17 @@ class Latency(_Evaluator):
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
         return {"latency_ms": prediction}
 
-    def close(self) -> dict[str, Any]:
-        names = ("latency_p50", "latency_p95", "latency_p99", "latency_mean")
-        return {name: compute(name, self._predictions) for name in names} if self._predictions else {}
+    @classmethod
+    def figures(cls, metric: str, predictions: list[Any], references: list[Any]) -> dict[str, Any]:
+        return {
+            name: compute(name, predictions) for name in ("latency_p50", "latency_p95", "latency_p99", "latency_mean")
+        }
 
 
 class TokenCount(_Evaluator):
     """Prompt and completion tokens from the generator's ``usage``: per record, mean and total for the run."""
+
+    metric = "tokens"
 
     requires = frozenset({"usage"})
     provides = frozenset({"scores"})
@@ -146,12 +172,11 @@ class TokenCount(_Evaluator):
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
         return {"prompt_tokens": prediction, "completion_tokens": reference}
 
-    def close(self) -> dict[str, Any]:
-        if not self._predictions:
-            return {}
-        return {"prompt_tokens": compute("prompt_tokens", self._predictions),
-                "completion_tokens": compute("completion_tokens", self._references),
-                "prompt_tokens_total": sum(self._predictions), "completion_tokens_total": sum(self._references)}  # fmt: skip
+    @classmethod
+    def figures(cls, metric: str, predictions: list[Any], references: list[Any]) -> dict[str, Any]:
+        return {"prompt_tokens": compute("prompt_tokens", predictions),
+                "completion_tokens": compute("completion_tokens", references),
+                "prompt_tokens_total": sum(predictions), "completion_tokens_total": sum(references)}  # fmt: skip
 
 
 class ContextCompression(_Evaluator):
