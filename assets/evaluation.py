@@ -9,10 +9,10 @@ from sage_platform.assets._metadata import stored_table, table
 from sage_platform.assets.indexing import pgvector_index
 from sage_platform.dataflow import LocalEnvironment
 from sage_platform.dataflow.dagster_env import operators_table
+from sage_platform.dataflow.evaluation_report import evaluate
 from sage_platform.dataflow.rag_answers import build_rag_answers
 from sage_platform.evaluation import (
     HEADLINE_METRICS,
-    evaluate,
     load_golden_set,
     store_golden_set,
 )
@@ -85,11 +85,12 @@ def rag_answers(context: AssetExecutionContext, sage: SageResource) -> Materiali
 
 @asset(group_name="rag", kinds={"python"}, deps=[rag_answers], automation_condition=AutomationCondition.eager())
 def evaluation_report(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
-    """BLEU, ROUGE, EM/F1 and retrieval recall/MRR, plotted across materializations."""
+    """The evaluation dataflow over the stored answers: BLEU, ROUGE, EM/F1, retrieval recall/MRR/nDCG,
+    label accuracy, latency, tokens and context compression, plotted across materializations."""
     platform = sage.platform
     settings = platform.settings
     report = evaluate(
-        platform.db,
+        platform,
         reports_dir=settings.reports_dir,
         settings={
             "retriever": platform.retriever.name,

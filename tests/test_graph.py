@@ -79,6 +79,8 @@ def test_graph_materializes_and_reruns_incrementally(settings: Settings, db: Dat
     relevant = [q["relevant_doc_ids"] for q in golden]
     assert report["recall@1"] == pytest.approx(rm.recall_at_k(ranked, relevant, 1))
     assert report["mrr@10"] == pytest.approx(rm.mrr_at_k(ranked, relevant, 10))
+    assert report["ndcg@10"] == pytest.approx(rm.ndcg_at_k(ranked, relevant, 10))
+    assert report["hit_rate@5"] == pytest.approx(rm.hit_rate_at_k(ranked, relevant, 5))
     assert report["recall@1"] >= 0.75, report["recall@1"]
     plotted = metadata(first, "evaluation_report")
     assert plotted["recall@5"] == pytest.approx(report["recall@5"])

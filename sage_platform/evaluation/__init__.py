@@ -9,7 +9,7 @@ from sage_platform.evaluation.golden import (
 )
 from sage_platform.evaluation.labels import accuracy, label_from_answer
 from sage_platform.evaluation.registry import METRIC_NAMES, compute
-from sage_platform.evaluation.report import HEADLINE_METRICS, EvaluationReport, evaluate, read_report
+from sage_platform.evaluation.report import HEADLINE_METRICS, EvaluationReport, read_report, store_report
 from sage_platform.evaluation.retrieval_metrics import hit_rate_at_k, mrr_at_k, ndcg_at_k, recall_at_k
 from sage_platform.evaluation.text_metrics import corpus_bleu, exact_match, rouge, token_f1
 
@@ -23,7 +23,6 @@ __all__ = [
     "GoldenQuestion",
     "GoldenSetError",
     "corpus_bleu",
-    "evaluate",
     "exact_match",
     "hit_rate_at_k",
     "load_golden_set",
@@ -34,5 +33,6 @@ __all__ = [
     "recall_at_k",
     "rouge",
     "store_golden_set",
+    "store_report",
     "token_f1",
 ]

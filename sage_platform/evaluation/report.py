@@ -1,13 +1,13 @@
-"""The evaluation report: answer quality and retrieval quality over the stored answers.
-
-Writes ``eval_runs``/``eval_items`` and ``<reports>/evaluation.json`` with flat top-level keys
-``bleu, rouge1, rouge2, rougeL, exact_match, f1, recall@1, recall@5, recall@10, mrr@10`` plus
-the run's settings.
+"""The evaluation report's record: ``eval_runs``/``eval_items`` and ``<reports>/evaluation.json``
+with flat top-level keys (``bleu, rouge1, rouge2, rougeL, exact_match, f1, recall@1, recall@5,
+recall@10, mrr@10`` and more) plus the run's settings. The scores come from the evaluation dataflow
+(``sage_platform.dataflow.evaluation_report``).
 
 Usage::
 
-    report = evaluate(db, reports_dir=Path(".sage/reports"), settings={"retriever": "dense"})
-    report.scores["recall@5"]
+    report = store_report(db, reports_dir=Path(".sage/reports"), settings={"retriever": "dense"},
+                          scores=scores, items=items, answerer="extractive")
+    read_report(Path(".sage/reports"))["recall@5"]
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from sage_platform.db import Database
-from sage_platform.evaluation import retrieval_metrics as rm
-from sage_platform.evaluation import text_metrics as tm
-from sage_platform.evaluation.labels import accuracy, label_from_answer
-from sage_platform.evaluation.registry import compute
 
 HEADLINE_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "exact_match", "f1",
                     "recall@1", "recall@5", "recall@10", "mrr@10")  # fmt: skip
@@ -44,54 +40,14 @@ class EvaluationReport:
         return sorted(self.items, key=lambda item: (item["f1"], item["recall@10"]))[:n]
 
 
-def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> EvaluationReport:
-    with db.connect() as conn:
-        rows = conn.execute(
-            """SELECT q.question_id, q.question, q.golden_answers, q.relevant_doc_ids, a.answer,
-                      a.retrieved_doc_ids, a.answerer, q.label, a.latency_ms, a.prompt_tokens,
-                      a.completion_tokens, a.retrieved_tokens, a.context_tokens
-               FROM eval_questions q JOIN rag_answers a USING (question_id) ORDER BY q.position"""
-        ).fetchall()
-    if not rows:
-        raise ValueError("no answered questions: materialize eval_questions and rag_answers first")
-    columns = [list(c) for c in zip(*rows, strict=True)]
-    ids, questions, golds, relevant, predictions, ranked, answerers, labels = columns[:8]
-    rouge_items = tm.rouge_per_sample(predictions, golds)
-    em_items = tm.exact_match_per_sample(predictions, golds)
-    f1_items = tm.token_f1_per_sample(predictions, golds)
-    recall_items = {k: rm.recall_at_k_per_query(ranked, relevant, k) for k in (1, 5, 10)}
-    mrr_items = rm.mrr_at_k_per_query(ranked, relevant, RANKING_DEPTH)
-
-    scores = {
-        "bleu": tm.corpus_bleu(predictions, golds),
-        **tm.rouge(predictions, golds),
-        "exact_match": sum(em_items) / len(em_items),
-        "f1": sum(f1_items) / len(f1_items),
-        **{f"recall@{k}": sum(v) / len(v) for k, v in recall_items.items()},
-        "mrr@10": sum(mrr_items) / len(mrr_items),
-        "ndcg@10": rm.ndcg_at_k(ranked, relevant, RANKING_DEPTH),
-        "hit_rate@5": rm.hit_rate_at_k(ranked, relevant, 5),
-    }
-    scores.update(_costs(*columns[8:]))
-    labelled = [(label_from_answer(p), g) for p, g in zip(predictions, labels, strict=True) if g]
-    if labelled:  # label answers, such as PubMedQA's yes/no/maybe
-        scores["accuracy"] = accuracy([p for p, _ in labelled], [g for _, g in labelled])
-        scores["label_coverage"] = sum(1 for p, _ in labelled if p) / len(labelled)
-    items = [
-        {"question_id": ids[i], "question": questions[i], "gold": golds[i][0], "prediction": predictions[i],
-         "retrieved_doc_ids": ranked[i], "relevant_doc_ids": relevant[i], "exact_match": em_items[i],
-         "f1": f1_items[i], **rouge_items[i], **{f"recall@{k}": recall_items[k][i] for k in recall_items},
-         "mrr@10": mrr_items[i]}
-        for i in range(len(rows))
-    ]  # fmt: skip
+def store_report(
+    db: Database, *, reports_dir: Path, settings: dict[str, Any], scores: dict[str, float],
+    items: list[dict[str, Any]], answerer: str,
+) -> EvaluationReport:  # fmt: skip
+    """Record a scored run: ``eval_runs``, one ``eval_items`` row per question, and the JSON report."""
     run_id = uuid.uuid4().hex
     created = datetime.now(UTC).isoformat()
-    run_settings = {
-        **settings,
-        "answerer": answerers[0],
-        "questions": len(rows),
-        "ranking_depth": RANKING_DEPTH,
-    }
+    run_settings = {**settings, "answerer": answerer, "questions": len(items), "ranking_depth": RANKING_DEPTH}
     with db.connect() as conn:
         conn.execute(
             "INSERT INTO eval_runs (run_id, settings, scores) VALUES (%s, %s, %s)",
@@ -107,22 +63,7 @@ def evaluate(db: Database, *, reports_dir: Path, settings: dict[str, Any]) -> Ev
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False))
     tmp.replace(path)  # readers never see a half-written report
-    return EvaluationReport(run_id, scores, items, path, answerers[0])
-
-
-def _costs(latency: list[Any], prompt: list[Any], completion: list[Any], retrieved: list[Any],
-           given: list[Any]) -> dict[str, float]:  # fmt: skip
-    """Latency, tokens and context compression over the answers that recorded them (older ones did not)."""
-    out = {}
-    for name, values in (("latency_p50", latency), ("latency_p99", latency), ("prompt_tokens", prompt),
-                         ("completion_tokens", completion)):  # fmt: skip
-        known = [v for v in values if v is not None]
-        if known:
-            out[name] = compute(name, known)
-    pairs = [(r, g) for r, g in zip(retrieved, given, strict=True) if r is not None and g]
-    if pairs:
-        out["compression_ratio"] = compute("compression_ratio", [r for r, _ in pairs], [g for _, g in pairs])
-    return out
+    return EvaluationReport(run_id, scores, items, path, answerer)
 
 
 def read_report(reports_dir: Path) -> dict[str, Any] | None:

@@ -1,9 +1,11 @@
-"""Evaluators: each adds per-record scores under ``scores`` and reports the run's figure when it closes
-(``result.summary["BLEU"]["bleu"]``), computed by the platform's own metrics (``evaluation.compute``).
+"""Evaluators: each adds per-record scores under ``scores`` and reports the run's figures when the run
+ends (``result.summary["BLEU"]["bleu"]``), computed by the platform's own metrics (``evaluation.compute``)
+over every record, also when several workers or partitions each saw a part.
 
-Answer metrics need ``answer`` and ``references`` (a list of acceptable answers, or one string);
-``Recall`` needs ``retrieved`` and ``relevant_doc_ids``; ``Accuracy`` needs ``label``; ``Latency``,
-``TokenCount`` and ``ContextCompression`` read what generators and promptors record.
+Answer metrics need ``answer`` and ``references`` (acceptable answers, or one string). Ranking metrics
+need ``relevant_doc_ids`` and ``retrieved_doc_ids`` (ranked), or ``retrieved`` hits to rank.
+``Accuracy`` needs ``label`` (records without one are not counted); ``Latency``, ``TokenCount`` and
+``ContextCompression`` read what generators and promptors record, and skip records without it.
 
 Usage::
 
@@ -17,10 +19,12 @@ from typing import Any, ClassVar
 from sage_platform.dataflow.functions import MapFunction
 from sage_platform.dataflow.library._platform import record_hit
 from sage_platform.evaluation import text_metrics as tm
-from sage_platform.evaluation.labels import label_from_answer
+from sage_platform.evaluation.labels import accuracy, label_from_answer
 from sage_platform.evaluation.registry import compute
 from sage_platform.retrieval.types import ranked_doc_ids
 from sage_platform.tokenization import TokenCounter
+
+SKIP = None  # what pair() returns for a record the metric does not apply to
 
 
 def references_of(record: dict[str, Any]) -> list[str]:
@@ -29,36 +33,30 @@ def references_of(record: dict[str, Any]) -> list[str]:
 
 
 class _Evaluator(MapFunction):
-    """Collects what its metric needs per record; the run's figure is computed over all of them, also
-    when several workers or partitions each saw a part (``combine`` joins the values, then computes)."""
+    """Collects what its metric needs per record; ``combine`` joins every worker's values, then computes."""
 
     metric: ClassVar[str]
+    provides = frozenset({"scores"})
 
     def open(self) -> None:
-        self._predictions: list[Any] = []
-        self._references: list[Any] = []
+        self._values: list[list[Any]] = []
         self.metric_name = self.metric
 
     def execute(self, data: Any) -> Any:
-        prediction, reference = self.pair(data)
-        self._predictions.append(prediction)
-        self._references.append(reference)
-        scores = {**(data.get("scores") or {}), **self.per_record(prediction, reference)}
-        return {**data, "scores": scores}
+        pair = self.pair(data)
+        if pair is SKIP:
+            return data
+        self._values.append(list(pair))
+        return {**data, "scores": {**(data.get("scores") or {}), **self.per_record(*pair)}}
 
-    def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
+    def pair(self, data: dict[str, Any]) -> tuple[Any, Any] | None:
         return str(data.get("answer") or ""), references_of(data)
 
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
         return {self.metric_name: compute(self.metric_name, [prediction], [reference])}
 
     def close(self) -> dict[str, Any]:
-        if not self._predictions:
-            return {}
-        return {
-            "metric": self.metric_name,
-            "values": [list(pair) for pair in zip(self._predictions, self._references, strict=True)],
-        }
+        return {"metric": self.metric_name, "values": self._values} if self._values else {}
 
     @classmethod
     def combine(cls, summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,7 +72,6 @@ class _Evaluator(MapFunction):
 
 class _AnswerEvaluator(_Evaluator):
     requires = frozenset({"answer", "references"})
-    provides = frozenset({"scores"})
 
 
 class BLEU(_AnswerEvaluator):
@@ -109,65 +106,101 @@ class ExactMatch(_AnswerEvaluator):
 
 
 class Accuracy(_Evaluator):
-    """The label read from the answer (yes/no/maybe by default, ``labels`` to change) against ``label``."""
+    """The label read from the answer (yes/no/maybe by default, ``labels`` to change) against ``label``;
+    also ``label_coverage``, the share of answers a label could be read from."""
 
     metric = "accuracy"
     requires = frozenset({"answer", "label"})
-    provides = frozenset({"scores"})
 
-    def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
+    def pair(self, data: dict[str, Any]) -> tuple[Any, Any] | None:
+        if not data.get("label"):
+            return SKIP
         labels = self.config.get("labels")
         answer = str(data.get("answer") or "")
         return (label_from_answer(answer, labels) if labels else label_from_answer(answer)), str(data["label"])
 
+    def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
+        return {"accuracy": accuracy([prediction], [reference])}
 
-class Recall(_Evaluator):
-    """Recall@k over distinct retrieved documents (``k``, default 5) against ``relevant_doc_ids``."""
+    @classmethod
+    def figures(cls, metric: str, predictions: list[Any], references: list[Any]) -> dict[str, Any]:
+        return {"accuracy": accuracy(predictions, references),
+                "label_coverage": sum(1 for p in predictions if p) / len(predictions)}  # fmt: skip
 
-    requires = frozenset({"retrieved", "relevant_doc_ids"})
-    provides = frozenset({"scores"})
-    metric = "recall@k"
+
+class _RankingEvaluator(_Evaluator):
+    """``base@k`` over distinct ranked documents (``k`` in the config) against ``relevant_doc_ids``."""
+
+    requires = frozenset({"relevant_doc_ids"})
+    default_k: ClassVar[int] = 10
 
     def open(self) -> None:
         super().open()
-        self.metric_name = f"recall@{int(self.config.get('k', 5))}"
+        self._k = int(self.config.get("k", self.default_k))
+        self.metric_name = f"{self.metric}@{self._k}"
 
-    def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
-        k = int(self.config.get("k", 5))
-        return ranked_doc_ids([record_hit(h) for h in data["retrieved"]], k), list(data["relevant_doc_ids"])
+    def pair(self, data: dict[str, Any]) -> tuple[Any, Any] | None:
+        ranked = data.get("retrieved_doc_ids")
+        if ranked is None:
+            ranked = ranked_doc_ids([record_hit(h) for h in data["retrieved"]], self._k)
+        return list(ranked), list(data["relevant_doc_ids"])
+
+
+class Recall(_RankingEvaluator):
+    """Recall@k (default 5): the share of relevant documents in the top k."""
+
+    metric = "recall"
+    default_k = 5
+
+
+class MRR(_RankingEvaluator):
+    """Mean reciprocal rank of the first relevant document within k (default 10)."""
+
+    metric = "mrr"
+
+
+class NDCG(_RankingEvaluator):
+    """nDCG@k (default 10), binary relevance."""
+
+    metric = "ndcg"
+
+
+class HitRate(_RankingEvaluator):
+    """Whether any relevant document is in the top k (default 5)."""
+
+    metric = "hit_rate"
+    default_k = 5
 
 
 class Latency(_Evaluator):
     """The generator's ``latency_ms``: per record, and p50/p95/p99/mean for the run."""
 
     metric = "latency"
-
     requires = frozenset({"latency_ms"})
-    provides = frozenset({"scores"})
 
-    def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
-        return float(data["latency_ms"]), None
+    def pair(self, data: dict[str, Any]) -> tuple[Any, Any] | None:
+        return SKIP if data.get("latency_ms") is None else (float(data["latency_ms"]), None)
 
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
         return {"latency_ms": prediction}
 
     @classmethod
     def figures(cls, metric: str, predictions: list[Any], references: list[Any]) -> dict[str, Any]:
-        return {
-            name: compute(name, predictions) for name in ("latency_p50", "latency_p95", "latency_p99", "latency_mean")
-        }
+        names = ("latency_p50", "latency_p95", "latency_p99", "latency_mean")
+        return {name: compute(name, predictions) for name in names}
 
 
 class TokenCount(_Evaluator):
     """Prompt and completion tokens from the generator's ``usage``: per record, mean and total for the run."""
 
     metric = "tokens"
-
     requires = frozenset({"usage"})
-    provides = frozenset({"scores"})
 
-    def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
-        return int(data["usage"]["prompt_tokens"]), int(data["usage"]["completion_tokens"])
+    def pair(self, data: dict[str, Any]) -> tuple[Any, Any] | None:
+        usage = data.get("usage")
+        if not usage or usage.get("prompt_tokens") is None:
+            return SKIP
+        return int(usage["prompt_tokens"]), int(usage["completion_tokens"])
 
     def per_record(self, prediction: Any, reference: Any) -> dict[str, float]:
         return {"prompt_tokens": prediction, "completion_tokens": reference}
@@ -180,16 +213,21 @@ class TokenCount(_Evaluator):
 
 
 class ContextCompression(_Evaluator):
-    """Tokens of all retrieved passages over the tokens of context the generator was given
-    (``context_tokens``): 1.0 when every passage went in, higher when the prompt kept fewer."""
+    """Tokens of the retrieved passages (``retrieved_tokens``, or counted from ``retrieved``) over the
+    tokens of context the generator was given (``context_tokens``): 1.0 when every passage went in,
+    higher when the prompt kept fewer."""
 
     metric = "compression_ratio"
-    requires = frozenset({"retrieved", "context_tokens"})
-    provides = frozenset({"scores"})
+    requires = frozenset({"context_tokens"})
 
     def open(self) -> None:
         super().open()
         self._counter = TokenCounter.local()
 
-    def pair(self, data: dict[str, Any]) -> tuple[Any, Any]:
-        return sum(self._counter.count(str(h["text"])) for h in data["retrieved"]), int(data["context_tokens"])
+    def pair(self, data: dict[str, Any]) -> tuple[Any, Any] | None:
+        if not data.get("context_tokens"):
+            return SKIP
+        retrieved = data.get("retrieved_tokens")
+        if retrieved is None:
+            retrieved = sum(self._counter.count(str(h["text"])) for h in data["retrieved"])
+        return int(retrieved), int(data["context_tokens"])
