@@ -1,8 +1,8 @@
 """``sage pipeline run TARGET``: run a dataflow pipeline locally, as a Dagster job, or on Ray.
 
 TARGET is a Python file that builds an environment at module level (``env = LocalEnvironment(...)``
-and its chain; ``env.submit()`` under ``if __name__ == "__main__":``), or ``rag_answers``, the
-platform's own answering pipeline. The file's pipeline runs unchanged in the environment ``--env`` names.
+and its chain; ``env.submit()`` under ``if __name__ == "__main__":``), a YAML pipeline (docs/dataflow.md),
+or ``rag_answers``, the platform's own answering pipeline. The file's pipeline runs unchanged in the environment ``--env`` names.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def add_command(commands: Commands) -> None:
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     run_parser = actions.add_parser("run", help="run the pipeline a Python file builds, or rag_answers",
                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    run_parser.add_argument("target", help="PATH.py, or rag_answers")
+    run_parser.add_argument("target", help="PATH.py, PATH.yaml, or rag_answers")
     run_parser.add_argument("--env", choices=ENVIRONMENTS, default="local", help="where to run it (default local)")
     run_parser.add_argument("--num-cpus", type=int, help="Ray: CPUs of the local cluster (RAY_ADDRESS: a real one)")
     run_parser.add_argument("--partition-size", type=int, default=100, help="Dagster: records per partition")
@@ -52,7 +52,11 @@ def load_pipeline(target: str, settings: Any) -> Any:
         return env.pipeline
     path = Path(target)
     if not path.is_file():
-        raise FileNotFoundError(f"{target}: no such file (give a PATH.py or rag_answers)")
+        raise FileNotFoundError(f"{target}: no such file (give a PATH.py, PATH.yaml or rag_answers)")
+    if path.suffix in (".yaml", ".yml"):
+        from sage_platform.dataflow.yaml_spec import pipeline_from_yaml
+
+        return pipeline_from_yaml(path)
     namespace = runpy.run_path(str(path), run_name="__sage_pipeline__")
     found = [v for v in namespace.values() if isinstance(v, BaseEnvironment) and v.pipeline.stages]
     if len(found) != 1:
