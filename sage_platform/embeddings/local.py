@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +24,18 @@ from sage_platform.tokenization import HuggingFaceTokenizer, resolve_model_dir
 
 _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
+_RUNNER: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _model_thread() -> ThreadPoolExecutor:
+    """The one thread of this process that runs the model. A forward pass already uses every core
+    (torch's OpenMP threads), and each calling thread gets its own OpenMP team whose idle threads spin:
+    calls from several threads (a pipeline's steps, concurrent requests) would fight over the cores."""
+    global _RUNNER
+    with _LOCK:
+        if _RUNNER is None or _RUNNER[0] != os.getpid():  # a forked child has no such thread: make its own
+            _RUNNER = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-model"))
+        return _RUNNER[1]
 
 
 class LocalEmbedder:
@@ -63,11 +76,17 @@ class LocalEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,  # servers embed one query at a time: a bar per call floods their logs
+        model = self.model
+        vectors = (
+            _model_thread()
+            .submit(
+                model.encode,
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,  # servers embed one query at a time: a bar per call floods their logs
+            )
+            .result()
         )
         return normalize(vectors)
