@@ -1,13 +1,14 @@
 """Dataflow benchmark: the quickstart pipeline against a hand-written loop doing the same calls, and Ray.
 
 Corpus and questions: the 500 PubMedQA items in ../shared/data/pubmedqa (abstracts indexed on an
-embedded PostgreSQL in a temporary folder). Both sides, in one run, warmed up, alternating 3 times:
+embedded PostgreSQL in a temporary folder). Both sides, in one run, warmed up, alternating 5 times (medians):
 - dataflow: FileSource → DenseRetriever (top 5) → QAPromptor (the quickstart's template) →
   ExtractiveGenerator → a collecting sink, on LocalEnvironment, batch size 32 on both batching steps;
 - hand loop: the same calls on the same batches of 32 (retriever.search_many, template.format, token
   counts, ExtractiveAnswerer.answer_many), no framework.
 Then the same pipeline on RemoteEnvironment (a local Ray cluster, 2 CPUs, 2 actors on each batching
-step), and on LocalEnvironment with the same 2 workers per step, including Ray's actor start and
+step), and on LocalEnvironment with the same 2 workers per step (with one model thread, then two:
+SAGE_EMBEDDING_THREADS=2), including Ray's actor start and
 model loads (each actor process loads the model). Quality beside speed: recall@5 of each question's
 own abstract, and whether the answers are identical across sides.
 
@@ -97,7 +98,7 @@ def recall_at_5(rows: list[Any], own: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     from bench._results import save_results
@@ -122,6 +123,9 @@ def main() -> None:
         seconds, hand_rows = hand_loop(platform, questions)
         hand_s.append(seconds)
     local2_s, local2_rows = pipeline_run(LocalEnvironment("rag_pipeline"), path, parallelism=2)
+    os.environ["SAGE_EMBEDDING_THREADS"] = "2"  # two forward passes at once (a new shared platform)
+    local2t_s, local2t_rows = pipeline_run(LocalEnvironment("rag_pipeline"), path, parallelism=2)
+    del os.environ["SAGE_EMBEDDING_THREADS"]
     ray_s, ray_rows = pipeline_run(RemoteEnvironment("rag_pipeline", {"num_cpus": 2}), path, parallelism=2)
     ray_again_s, _ = pipeline_run(RemoteEnvironment("rag_pipeline", {"num_cpus": 2}), path, parallelism=2)
 
@@ -132,12 +136,13 @@ def main() -> None:
         "hand_loop_s": round(hand, 3), "dataflow_local_s": round(local, 3),
         "local_overhead": round(local / hand - 1, 4), "runs_s": {"dataflow": local_s, "hand": hand_s},
         "questions_per_s": {"hand": round(len(questions) / hand, 1), "local": round(len(questions) / local, 1)},
-        "local_2_workers_s": round(local2_s, 3), "ray_2_workers_s": round(ray_s, 3), "ray_2_workers_again_s": round(ray_again_s, 3),
+        "local_2_workers_s": round(local2_s, 3), "local_2_workers_2_model_threads_s": round(local2t_s, 3), "ray_2_workers_s": round(ray_s, 3), "ray_2_workers_again_s": round(ray_again_s, 3),
         "recall@5": {"hand": recall_at_5(hand_rows, own), "local": recall_at_5(local_rows, own),
                      "ray": recall_at_5(ray_rows, own)},
         "identical_answers": {"local_vs_hand": sorted(local_rows) == sorted(hand_rows),
                               "ray_vs_local": sorted(ray_rows) == sorted(local_rows),
-                              "local_2_vs_local": sorted(local2_rows) == sorted(local_rows)},
+                              "local_2_vs_local": sorted(local2_rows) == sorted(local_rows),
+                              "local_2_threads_vs_local": sorted(local2t_rows) == sorted(local_rows)},
     }  # fmt: skip
     save_results("dataflow", results)
     platform.db.close()

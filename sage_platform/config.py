@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint.")
     embedding_api_key: SecretStr | None = Field(None, description="Key of the embeddings endpoint.")
     embedding_batch_size: int = Field(10, gt=0, description="Texts per forward pass or API request.")
+    embedding_threads: int = Field(
+        1,
+        gt=0,
+        description="Local model: forward passes at once per process (more can pay for parallel pipeline steps).",
+    )
     embedding_commit_every: int = Field(256, gt=0, description="Texts embedded per committed transaction.")
 
     retrieval_k: int = Field(5, gt=0, description="Chunks given to the answerer.")

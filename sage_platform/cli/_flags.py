@@ -27,7 +27,7 @@ from sage_platform.config import Settings
 STORAGE = ("data_dir", "database_url")
 CORPUS = ("corpus_dir", "eval_set", "inbox_dir")
 CHUNKING = ("chunk_size", "chunk_overlap")
-EMBEDDING = ("embedding_model", "embedding_base_url", "embedding_batch_size")
+EMBEDDING = ("embedding_model", "embedding_base_url", "embedding_batch_size", "embedding_threads")
 RETRIEVAL = ("retriever", "retrieval_k", "hnsw_ef_search", "hybrid_fusion", "hybrid_dense_weight")
 LLM = (
     "default_llm_model_name",

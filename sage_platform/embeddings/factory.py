@@ -19,4 +19,6 @@ def embedder_from_settings(settings: Settings) -> Embedder:
         )
     from sage_platform.embeddings.local import LocalEmbedder
 
-    return LocalEmbedder(settings.embedding_model, batch_size=settings.embedding_batch_size)
+    return LocalEmbedder(
+        settings.embedding_model, batch_size=settings.embedding_batch_size, threads=settings.embedding_threads
+    )

@@ -24,24 +24,26 @@ from sage_platform.tokenization import HuggingFaceTokenizer, resolve_model_dir
 
 _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
-_RUNNER: tuple[int, ThreadPoolExecutor] | None = None
+_RUNNERS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def _model_thread() -> ThreadPoolExecutor:
-    """The one thread of this process that runs the model. A forward pass already uses every core
-    (torch's OpenMP threads), and each calling thread gets its own OpenMP team whose idle threads spin:
-    calls from several threads (a pipeline's steps, concurrent requests) would fight over the cores."""
-    global _RUNNER
+def _model_threads(count: int) -> ThreadPoolExecutor:
+    """The threads of this process that run the model (``SAGE_EMBEDDING_THREADS``, default one). A
+    forward pass already uses every core (torch's OpenMP threads), and each calling thread gets its own
+    OpenMP team whose idle threads spin: calls from many threads (a pipeline's steps, concurrent
+    requests) would fight over the cores. More than one pays when small batches leave cores idle."""
+    key = (os.getpid(), count)  # a forked child has none of its parent's threads: it makes its own
     with _LOCK:
-        if _RUNNER is None or _RUNNER[0] != os.getpid():  # a forked child has no such thread: make its own
-            _RUNNER = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="sage-model"))
-        return _RUNNER[1]
+        if key not in _RUNNERS:
+            _RUNNERS[key] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="sage-model")
+        return _RUNNERS[key]
 
 
 class LocalEmbedder:
-    def __init__(self, model: str = LOCAL_EMBEDDING_MODEL, batch_size: int = 10) -> None:
+    def __init__(self, model: str = LOCAL_EMBEDDING_MODEL, batch_size: int = 10, threads: int = 1) -> None:
         self.model_dir, self.model_name = resolve_model_dir(model)
         self.batch_size = batch_size
+        self.threads = threads
 
     @cached_property
     def tokenizer(self) -> HuggingFaceTokenizer:
@@ -78,7 +80,7 @@ class LocalEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self.model
         vectors = (
-            _model_thread()
+            _model_threads(self.threads)
             .submit(
                 model.encode,
                 list(texts),

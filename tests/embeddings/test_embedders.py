@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,23 @@ def test_openai_embedder_batches_keeps_input_order_and_normalises() -> None:
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert np.allclose(vectors, expected, atol=1e-6)  # the stub lists items in reverse: order comes from index
     assert all(body["model"] == "stub-model" for _, body in stub.requests)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_model_calls_run_on_the_model_threads(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = LocalEmbedder(threads=threads)
+    model = embedder.model
+    seen: set[str] = set()
+    original = model.encode
+
+    def encode(*args: object, **kwargs: object) -> object:
+        seen.add(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", encode)
+    with ThreadPoolExecutor(max_workers=6) as callers:  # six callers at once, as a pipeline's workers
+        list(callers.map(lambda n: embedder.embed([f"text {n}"] * 40), range(12)))
+    assert seen and all(name.startswith("sage-model") for name in seen)
+    assert len(seen) <= threads
