@@ -79,6 +79,9 @@ class BaseFunction:
         """Called instead of ``close()`` when the run failed: roll back, release, report nothing."""
 
     def execute(self, data: Any) -> Any:
+        """One record's result; a function that only implements ``execute_batch`` gets it from a batch of one."""
+        if type(self).execute_batch is not BaseFunction.execute_batch:
+            return self.execute_batch([data])[0]
         raise NotImplementedError(f"{type(self).__name__}.execute(self, data) is not implemented")
 
     def execute_batch(self, records: list[Any]) -> list[Any]:

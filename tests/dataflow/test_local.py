@@ -52,6 +52,24 @@ def test_a_batching_operator_gets_micro_batches() -> None:
     assert result["Sizes"].calls == len(Sizes.seen)
 
 
+class BatchOnly(MapFunction):
+    def execute_batch(self, records: list[Any]) -> list[Any]:
+        return [f"batch of {len(records)}: {r}" for r in records]
+
+
+class Neither(MapFunction):
+    pass
+
+
+def test_a_function_written_for_batches_also_runs_one_record_at_a_time() -> None:
+    assert BatchOnly().execute(7) == "batch of 1: 7"
+    env = LocalEnvironment("batch-only")
+    env.from_batch(range(3)).map(BatchOnly)
+    assert sorted(env.submit().outputs) == ["batch of 1: 0", "batch of 1: 1", "batch of 1: 2"]
+    with pytest.raises(NotImplementedError, match=r"Neither\.execute\(self, data\) is not implemented"):
+        Neither().execute(1)
+
+
 def test_parallel_workers_run_at_once() -> None:
     barrier = threading.Barrier(3, timeout=10)  # passes only if three workers wait on it together
 

@@ -108,8 +108,5 @@ class ExtractiveGenerator(MapFunction):
                         "usage": usage, "context_tokens": used})  # fmt: skip
         return out
 
-    def execute(self, data: Any) -> Any:
-        return self.execute_batch([data])[0]
-
 
 LocalGenerator = ExtractiveGenerator  # the original's "local generator": no model server, no download

@@ -49,9 +49,6 @@ class Chunker(FlatMapFunction):
             ])  # fmt: skip
         return out
 
-    def execute(self, data: Any) -> Any:
-        return self.execute_batch([data])[0]
-
 
 class Embedder(MapFunction):
     """Adds ``embedding`` (a list of floats, unit length) for ``text`` with the platform's embedder
@@ -68,9 +65,6 @@ class Embedder(MapFunction):
         vectors = self._embedder.embed([str(r["text"]) for r in records])
         model = self._embedder.model_name
         return [{**r, "embedding": v.tolist(), "embedding_model": model} for r, v in zip(records, vectors, strict=True)]
-
-    def execute(self, data: Any) -> Any:
-        return self.execute_batch([data])[0]
 
 
 class PgVectorWriter(SinkFunction):
@@ -115,9 +109,6 @@ class PgVectorWriter(SinkFunction):
                 cursor.executemany(statement, rows)
         return [None] * len(records)
 
-    def execute(self, data: Any) -> None:
-        self.execute_batch([data])
-
 
 class ElasticsearchWriter(SinkFunction):
     """Indexes chunk records with embeddings into Elasticsearch ``index`` (default ``dataflow-chunks``)
@@ -147,6 +138,3 @@ class ElasticsearchWriter(SinkFunction):
         actions = list(index_actions(self._index, rows))
         helpers.bulk(self._client, actions, max_retries=3, refresh=False)
         return [None] * len(records)
-
-    def execute(self, data: Any) -> None:
-        self.execute_batch([data])

@@ -40,9 +40,6 @@ class _PlatformRetriever(MapFunction):
             hits = self._retriever.search_many(queries, k=self._k)
         return [_with_hits(record, found) for record, found in zip(records, hits, strict=True)]
 
-    def execute(self, data: Any) -> Any:
-        return self.execute_batch([data])[0]
-
 
 def _with_hits(record: dict[str, Any], hits: list[Hit]) -> dict[str, Any]:
     return {**record, "retrieved": [hit_record(h) for h in hits], "context": [h.text for h in hits]}

@@ -53,9 +53,6 @@ class FileSink(SinkFunction):
         self._file.flush()
         return [None] * len(records)
 
-    def execute(self, data: Any) -> None:
-        self.execute_batch([data])
-
     def close(self) -> dict[str, Any]:
         self._file.close()
         return {}
@@ -100,9 +97,6 @@ class TableSink(SinkFunction):
         if not self._replace:
             self._conn.commit()
         return [None] * len(records)
-
-    def execute(self, data: Any) -> None:
-        self.execute_batch([data])
 
     def close(self) -> dict[str, Any]:
         self._conn.commit()
