@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sage_platform.filters import RETRIEVERS
@@ -20,10 +20,15 @@ from sage_platform.package_files import SAMPLE_CORPUS_DIR, SAMPLE_EVAL_SET
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
+def _also(name: str, *original: str) -> AliasChoices:
+    """``SAGE_<NAME>`` and the original server's other spellings of the same variable."""
+    return AliasChoices(f"SAGE_{name.upper()}", *original)
+
+
 class Settings(BaseSettings):
     """Every knob of the platform. Environment variables carry the ``SAGE_`` prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="SAGE_", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="SAGE_", extra="ignore", validate_default=True, populate_by_name=True)
 
     data_dir: Path = Field(Path(".sage"), description="Embedded database, reports and caches.")
     database_url: str | None = Field(None, description="PostgreSQL URL; unset means the embedded server.")
@@ -93,6 +98,9 @@ class Settings(BaseSettings):
     default_llm_max_tokens: int = Field(512, gt=0, description="Reply length limit in tokens.")
     default_llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     default_llm_top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling.")
+    default_llm_presence_penalty: float = Field(
+        0.0, ge=-2.0, le=2.0, description="Presence penalty sent to the model (when not 0)."
+    )
     llm_allowed_base_urls: str = Field(
         "", description="Base URLs a request's llm_model_config may switch to (comma-separated); admins: any."
     )
@@ -112,6 +120,32 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret of s3_access_key_id.")
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field("auto", description="path for most self-hosted.")
     alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
+    # Object storage of the agent's workspace files (the original's RustFS/MinIO settings); checked at start.
+    workspace_s3_endpoint: str | None = Field(
+        None,
+        description="S3-compatible endpoint of workspace files (host:port or URL).",
+        validation_alias=_also("workspace_s3_endpoint", "SAGE_S3_ENDPOINT", "SAGE_MINIO_ENDPOINT"),
+    )
+    workspace_s3_access_key: SecretStr | None = Field(
+        None,
+        description="Access key of workspace_s3_endpoint.",
+        validation_alias=_also("workspace_s3_access_key", "SAGE_S3_ACCESS_KEY", "SAGE_MINIO_ACCESS_KEY"),
+    )
+    workspace_s3_secret_key: SecretStr | None = Field(
+        None,
+        description="Secret key of workspace_s3_endpoint.",
+        validation_alias=_also("workspace_s3_secret_key", "SAGE_S3_SECRET_KEY", "SAGE_MINIO_SECRET_KEY"),
+    )
+    workspace_s3_bucket: str | None = Field(
+        None,
+        description="Bucket of workspace files.",
+        validation_alias=_also("workspace_s3_bucket", "SAGE_S3_BUCKET_NAME", "SAGE_MINIO_BUCKET_NAME"),
+    )
+    workspace_s3_secure: bool = Field(
+        False,
+        description="HTTPS to workspace_s3_endpoint when it gives no scheme.",
+        validation_alias=_also("workspace_s3_secure", "SAGE_S3_SECURE", "SAGE_MINIO_SECURE"),
+    )
 
     # The MCP memory server (sage mcp).
     mcp_host: str = Field("127.0.0.1", description="Memory server address; loopback unless asked otherwise.")
@@ -126,20 +160,50 @@ class Settings(BaseSettings):
     # The streaming agent server (sage serve).
     host: str = Field("127.0.0.1", description="Agent server address; loopback unless asked otherwise.")
     port: int = Field(8080, gt=0, lt=65536, description="Agent server port.")
-    workspace: Path | None = Field(None, description="Agent working folder; defaults to data_dir/workspace.")
-    logs_dir: Path | None = Field(None, description="Server logs; defaults to data_dir/logs.")
-    max_model_len: int = Field(8192, gt=256, description="Context window the prompt must fit, in tokens.")
+    workspace: Path | None = Field(
+        None,
+        description="Agent working folder; defaults to data_dir/workspace.",
+        validation_alias=_also("workspace", "SAGE_WORKSPACE_PATH"),
+    )
+    logs_dir: Path | None = Field(
+        None,
+        description="Server logs; defaults to data_dir/logs.",
+        validation_alias=_also("logs_dir", "SAGE_LOGS_DIR_PATH"),
+    )
+    max_model_len: int = Field(
+        8192,
+        gt=256,
+        description="Context window the prompt must fit, in tokens.",
+        validation_alias=_also("max_model_len", "SAGE_DEFAULT_LLM_MAX_MODEL_LEN"),
+    )
+    force_summary: bool = Field(False, description="Always summarise older history (a request may ask it too).")
     context_history_ratio: float = Field(0.2, gt=0, lt=1, description="Share of the window for older history.")
     context_active_ratio: float = Field(0.3, gt=0, lt=1, description="Share for the recent turns.")
     context_max_new_message_ratio: float = Field(0.5, gt=0, lt=1, description="Share for the new message.")
     context_recent_turns: int = Field(3, ge=0, description="Turns always kept whole, newest first.")
     memory_type: Literal["session", "user"] = Field("session", description="Recall per session or per user.")
-    db_type: Literal["postgres", "file", "memory"] = Field("postgres", description="Where sessions are stored.")
+    db_type: Literal["postgres", "file", "memory", "mysql"] = Field(
+        "postgres", description="Where sessions are stored (mysql: with the mysql_* settings)."
+    )
+    db_path: Path | None = Field(None, description="db_type file: the folder of the sessions file; default data_dir.")
+    mysql_host: str = Field("127.0.0.1", description="db_type mysql: server address.")
+    mysql_port: int = Field(3306, gt=0, lt=65536, description="db_type mysql: server port.")
+    mysql_user: str = Field("root", description="db_type mysql: user.")
+    mysql_password: SecretStr | None = Field(None, description="db_type mysql: password.")
+    mysql_database: str = Field("sage", description="db_type mysql: database.")
     session_database_url: str | None = Field(
         None, description="Any SQLAlchemy URL (e.g. mysql+pymysql://) for sessions instead of the platform database."
     )
     mcp_config_path: Path | None = Field(
         None, description="MCP servers preloaded at start (mcp_setting.json); read only when set, never from the cwd."
+    )
+    preset_running_config_path: Path | None = Field(
+        None, description="agent_setting.json: system_context, workflows and sub-agents; read only when set."
+    )
+    skills_dir: Path | None = Field(None, description="Skills, one folder with a SKILL.md each (available_skills).")
+    reasoning_models: str = Field(
+        "deepseek-reasoner,*-r1*,o1*,o3*,o4*,qwq*,*thinking*,gpt-5*",
+        description="Models that reason on their own (patterns); deep_thinking adds a thinking step for others.",
     )
     mcp_stdio_commands: str = Field(
         "", description="Commands a stdio MCP server registered over the API may run (comma-separated); empty: none."
@@ -160,7 +224,8 @@ class Settings(BaseSettings):
     enable_trace: bool = Field(False, description="Export OpenTelemetry traces (OTLP over HTTP).")
     trace_jaeger_url: str | None = Field(None, description="OTLP endpoint, e.g. http://127.0.0.1:4318.")
     max_request_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413.")
-    agent_max_steps: int = Field(8, gt=0, description="Model calls per agent run.")
+    agent_max_steps: int = Field(8, gt=0, description="Model calls per agent run (per plan step, per sub-agent).")
+    agent_max_loop_count: int = Field(50, gt=0, description="The most a request's max_loop_count may ask for.")
     max_active_streams: int = Field(
         256, gt=0, description="Runs at once; more get 503 with Retry-After instead of queueing into timeouts."
     )
@@ -199,6 +264,7 @@ class Settings(BaseSettings):
         "trace_jaeger_url",
         "session_database_url",
         "alert_webhook_url",
+        "workspace_s3_endpoint",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -218,6 +284,10 @@ class Settings(BaseSettings):
                 f"chunk_overlap ({self.chunk_overlap}) must be below half of chunk_size ({self.chunk_size})"
             )
         return self
+
+    @property
+    def reasoning_model_list(self) -> list[str]:
+        return [p.lower() for p in _split(self.reasoning_models)]
 
     @property
     def mcp_stdio_command_list(self) -> list[str]:
@@ -274,6 +344,14 @@ class Settings(BaseSettings):
     @property
     def server_logs_dir(self) -> Path:
         return (self.logs_dir or self.data_dir / "logs").resolve()
+
+    @property
+    def workspace_s3_url(self) -> str | None:
+        """workspace_s3_endpoint as a URL (the original gives host:port and a secure switch)."""
+        endpoint = self.workspace_s3_endpoint
+        if endpoint is None or "://" in endpoint:
+            return endpoint
+        return f"{'https' if self.workspace_s3_secure else 'http'}://{endpoint}"
 
     @property
     def tracing_enabled(self) -> bool:

@@ -9,7 +9,12 @@ The last user message carries the script, in double brackets:
 - ``[[truncate]]``: stream two words, then end the response with no ``finish_reason`` and no ``[DONE]``;
 - ``[[hold]]``: stream two words, then hold the stream open until ``release()`` (or 30 s);
 - ``[[reason]]``: stream a reasoning_content delta first;
-- ``[[stream_error]]``: stream two words, then an error event (as servers do when they fail mid-answer).
+- ``[[stream_error]]``: stream two words, then an error event (as servers do when they fail mid-answer);
+- ``[[plan {json}]]``: a planning request (its system prompt says "Plan the work") gets the JSON as its
+  answer; ``[[replan {json}]]`` answers a re-planning request (its system prompt says "REPLAN").
+
+``inject[marker] = "[[...]]"`` adds scripts to every request whose last user message or system prompt
+holds ``marker`` (for messages the agent writes itself: plan steps, sub-agents' tasks).
 
 Otherwise it streams ``stub answer to: <question>`` word by word. Non-streaming requests (the
 agent's summariser) get ``SUMMARY(<n> chars)``. Every request body is kept in ``requests``.
@@ -40,6 +45,7 @@ class ChatStub:
     failures: dict[str, int] = field(default_factory=dict)
     held: threading.Event = field(default_factory=threading.Event)
     holding: threading.Event = field(default_factory=threading.Event)
+    inject: dict[str, str] = field(default_factory=dict)
 
     def release(self) -> None:
         self.held.set()
@@ -68,6 +74,9 @@ def chat_stub() -> Iterator[ChatStub]:
             state.requests.append(body)
             state.authorizations.append(self.headers.get("Authorization", ""))
             question = _last_user(body["messages"])
+            first = body["messages"][0]
+            system = str(first.get("content") or "") if first["role"] == "system" else ""
+            question += "".join(f" {extra}" for marker, extra in state.inject.items() if marker in question + system)
             script = SCRIPT.findall(question)
             for name, arg, _ in script:
                 if name == "status":
@@ -92,6 +101,12 @@ def chat_stub() -> Iterator[ChatStub]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             last = body["messages"][-1]
+            wanted = "replan" if "REPLAN" in system else "plan"
+            plan = next((payload for name, _, payload in script if name == wanted), None)
+            if plan and "Plan the work" in system:
+                self._chunk(body, {"content": plan})
+                self._finish(body, "stop")
+                return
             calls = [(arg, payload or "{}") for name, arg, payload in script if name == "tool"]
             if any(n == "reason" for n, _, _ in script):
                 self._chunk(body, {"reasoning_content": "thinking…"})

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sage_platform.agent.requests import ContextBudgetConfig
 from sage_platform.agent.session_store import History, StoredMessage
 from sage_platform.config import Settings
 from sage_platform.tokenization import TokenCounter
@@ -34,7 +35,12 @@ class ContextBudget:
     recent_turns: int
 
     @classmethod
-    def from_settings(cls, settings: Settings, max_tokens: int) -> ContextBudget:
+    def from_settings(
+        cls, settings: Settings, max_tokens: int, config: ContextBudgetConfig | None = None
+    ) -> ContextBudget:
+        """The server's shares, or those a request's ``context_budget_config`` gives."""
+        if config is not None:
+            settings = _with_request_shares(settings, config)
         window = settings.max_model_len - max_tokens
         if window <= 0:
             raise ContextTooLong(
@@ -46,6 +52,21 @@ class ContextBudget:
             history=int(window * settings.context_history_ratio),
             recent_turns=settings.context_recent_turns,
         )
+
+
+def _with_request_shares(settings: Settings, config: ContextBudgetConfig) -> Settings:
+    update = {
+        "max_model_len": config.max_model_len,
+        "context_history_ratio": config.history_ratio,
+        "context_active_ratio": config.active_ratio,
+        "context_max_new_message_ratio": config.max_new_message_ratio,
+        "context_recent_turns": config.recent_turns,
+    }
+    merged = settings.model_copy(update={k: v for k, v in update.items() if v is not None})
+    total = merged.context_history_ratio + merged.context_active_ratio + merged.context_max_new_message_ratio
+    if total > 1.0 + 1e-9:
+        raise ContextTooLong(f"context_budget_config: the context ratios add up to {total:.2f}; they must not exceed 1")
+    return merged
 
 
 @dataclass

@@ -101,6 +101,11 @@ class LLMClients:
         self._clients: OrderedDict[tuple[str | None, str | None], AsyncOpenAI] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
 
+    @property
+    def _penalty(self) -> dict[str, float]:
+        penalty = self.settings.default_llm_presence_penalty
+        return {"presence_penalty": penalty} if penalty else {}
+
     def resolve(self, override: LLMModelConfig | None, *, admin: bool = False) -> ModelChoice:
         s, o = self.settings, override or LLMModelConfig()
         default_key = s.default_llm_api_key.get_secret_value() if s.default_llm_api_key else None
@@ -155,7 +160,7 @@ class LLMClients:
     ) -> AsyncIterator[TextDelta | ReasoningDelta | ToolCallsDone | Usage]:
         # Messages and tools go in as plain JSON (extra_body): they are already in the API's shape, and
         # the SDK's typed transform of them costs more CPU per request than the rest of the call.
-        body: dict[str, Any] = {"messages": messages}
+        body: dict[str, Any] = {"messages": messages, **self._penalty}
         if tools:
             body |= {"tools": tools, "parallel_tool_calls": True}
         calls: dict[int, _PartialCall] = {}
@@ -219,6 +224,7 @@ class LLMClients:
             messages=messages,  # type: ignore[arg-type]  # plain dicts in the API's shape, as in stream()
             max_tokens=choice.max_tokens,
             temperature=0.0,
+            extra_body=self._penalty or None,
         )
         return (response.choices[0].message.content or "").strip()
 

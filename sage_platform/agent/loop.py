@@ -1,13 +1,15 @@
-"""The agent loop: model → tool calls (in parallel) → tool results → model, streamed as it happens.
+"""The agent: a request checked and resolved, run in its mode, streamed as it happens, then saved.
 
-Every message goes into the run's buffer as soon as it exists; the run always ends with
-``stream_end``, whether it answered, failed upstream, was interrupted, or lost its client. The
-turn (new messages and the whole stream) is saved in one transaction at the end.
+``prepare`` refuses what can be refused before a stream starts (model, tools, skills, sub-agents,
+message size); ``start`` runs the request's mode (``sage_platform.agent.modes``) on the engine
+(``sage_platform.agent.engine``). Every message goes into the run's buffer as soon as it exists; the
+run always ends with ``stream_end``, whether it answered, failed upstream, was interrupted, or lost
+its client. The turn (new messages and the whole stream) is saved in one transaction at the end.
 
 Usage::
 
     agent = Agent(settings, llm, store, tools_for=..., counter=TokenCounter.local())
-    run = agent.start(StreamRequest(messages=[{"role": "user", "content": "Hi"}]))
+    run = agent.start(agent.prepare(StreamRequest(messages=[{"role": "user", "content": "Hi"}])))
 """
 
 from __future__ import annotations
@@ -16,25 +18,23 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sage_platform.agent.budget import ContextBudget, check_new_message, plan_context
-from sage_platform.agent.llm import (
-    LLMClients,
-    LLMStreamError,
-    LLMStreamTruncated,
-    ReasoningDelta,
-    TextDelta,
-    ToolCallsDone,
-    Usage,
-)
-from sage_platform.agent.llm import parse_arguments as parse_tool_arguments
-from sage_platform.agent.messages import new_id, stream_end, stream_message
-from sage_platform.agent.requests import StreamRequest
+from sage_platform.agent.engine import Member, RunContext
+from sage_platform.agent.llm import LLMClients, LLMStreamError, LLMStreamTruncated
+from sage_platform.agent.messages import stream_end
+from sage_platform.agent.modes import MODES
+from sage_platform.agent.modes.team import team_tools
+from sage_platform.agent.profiles import AgentRegistry, RunningConfig
+from sage_platform.agent.prompting import SUMMARY_PROMPT, system_prompt
+from sage_platform.agent.requests import LLMModelConfig, McpServerSpec, StreamRequest, SubAgentSpec
 from sage_platform.agent.runs import Run, RunRegistry
 from sage_platform.agent.session_store import FinishedRun, SessionStore, StoredMessage, Turn
-from sage_platform.agent.tools import Tool, ToolContext, run_tool
+from sage_platform.agent.skills import Skill, SkillLibrary, read_skill_file_tool
+from sage_platform.agent.tool_servers import McpServer
+from sage_platform.agent.tools import Tool, ToolContext
 from sage_platform.agent.tracing import span
 from sage_platform.agent.turn_writer import TurnWriter
 from sage_platform.config import Settings
@@ -44,19 +44,20 @@ from sage_platform.tokenization import TokenCounter
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = (
-    "You are Sage, an assistant with tools. Use knowledge_search for questions about the knowledge "
-    "bases and cite the doc_id of each passage you use in square brackets. Use remember for lasting "
-    "facts about the user, and recall to look them up. Answer concisely."
-)
-SUMMARY_PROMPT = (
-    "Summarise the earlier conversation below for your own later use: keep facts, decisions, names, "
-    "numbers and open questions; drop pleasantries. At most 200 words."
-)
-
 
 class UnknownTools(ValueError):
     pass
+
+
+class TeamWithoutMembers(ValueError):
+    pass
+
+
+class RequestRefused(PermissionError):
+    """The request asks for something only an admin may (the message says what)."""
+
+
+DEFAULT_AGENT = "sage"
 
 
 @dataclass
@@ -66,10 +67,20 @@ class PreparedRun:
     choice: ModelChoice
     tools: dict[str, Tool]
     new_messages: list[StoredMessage]
+    budget: ContextBudget
+    max_calls: int
+    agent: SubAgentSpec | None = None  # the defined agent named by agent_id
+    skills: list[Skill] = field(default_factory=list)
+    members: list[tuple[SubAgentSpec, dict[str, Tool]]] = field(default_factory=list)
+    extra_servers: list[McpServerSpec] = field(default_factory=list)
 
     @property
     def user_id(self) -> str:
         return self.request.user_id or DEFAULT_USER
+
+    @property
+    def agent_name(self) -> str:
+        return self.request.agent_id or DEFAULT_AGENT
 
 
 class Agent:
@@ -81,6 +92,9 @@ class Agent:
         tools_for: Callable[[], dict[str, Tool]],
         counter: TokenCounter,
         runs: RunRegistry | None = None,
+        *,
+        skills: SkillLibrary | None = None,
+        config: RunningConfig | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -89,38 +103,90 @@ class Agent:
         self.counter = counter
         self.runs = runs or RunRegistry()
         self.writer = TurnWriter(store)
+        self.skills = skills or SkillLibrary(settings.skills_dir)
+        self.config = config or RunningConfig()
+        self.agents = AgentRegistry(self.config.agents)
 
     def prepare(self, request: StreamRequest, *, admin: bool = False) -> PreparedRun:
-        """Everything that can be refused before a stream starts: model, tools, message size."""
-        choice = self.llm.resolve(request.llm_model_config, admin=admin)
-        offered = self.tools_for()
-        if request.available_tools is not None:
-            unknown = [n for n in request.available_tools if not _matching(offered, n)]
-            if unknown:
-                valid = ", ".join(sorted(offered)) or "none"
-                raise UnknownTools(f"unknown or unavailable tools: {', '.join(unknown)} (available: {valid})")
-            offered = {k: t for k, t in offered.items() if any(_matches(t, n) for n in request.available_tools)}
+        """Everything that can be refused before a stream starts: model, tools, skills, team, message size."""
+        agent = None
+        if request.agent_id not in (None, DEFAULT_AGENT):
+            agent = self.agents.get([request.agent_id])[0]
+        override = request.llm_model_config
+        if agent is not None and agent.model and not (override and override.model):
+            override = (override or LLMModelConfig()).model_copy(update={"model": agent.model})
+        choice = self.llm.resolve(override, admin=admin)
+        everything = self.tools_for()
+        offered = _allowed(everything, request.available_tools)
+        if agent is not None and agent.tools is not None:
+            offered = _allowed(offered, agent.tools, f"agent {agent.name}")
+        skills = self.skills.select(request.available_skills) if request.available_skills else []
+        for skill in skills:  # a selected skill brings its tools, whatever else the request limits
+            offered |= {k: t for k, t in everything.items() if any(_matches(t, n) for n in skill.tools)}
+        if any(s.files for s in skills):
+            offered["read_skill_file"] = read_skill_file_tool(skills)
+        limit = self.settings.agent_max_loop_count
+        if request.max_loop_count is not None and request.max_loop_count > limit:
+            raise UnknownTools(f"max_loop_count {request.max_loop_count} is over this server's limit of {limit} "
+                               "(SAGE_AGENT_MAX_LOOP_COUNT)")  # fmt: skip
+        members = self._members(request, offered) if request.mode == "team" else []
+        extra = self._extra_servers(request, admin)
         new = [StoredMessage(m.to_openai(), self.counter.count_message(m.to_openai())) for m in request.messages]
-        check_new_message(sum(m.tokens for m in new), ContextBudget.from_settings(self.settings, choice.max_tokens))
-        return PreparedRun(request, request.session_id or uuid.uuid4().hex, choice, offered, new)
+        budget = ContextBudget.from_settings(self.settings, choice.max_tokens, request.context_budget_config)
+        check_new_message(sum(m.tokens for m in new), budget)
+        max_calls = request.max_loop_count or self.settings.agent_max_steps
+        session_id = request.session_id or uuid.uuid4().hex
+        return PreparedRun(request, session_id, choice, offered, new, budget, max_calls, agent, skills, members, extra)
+
+    def _members(self, request: StreamRequest, offered: dict[str, Tool]) -> list[tuple[SubAgentSpec, dict[str, Tool]]]:
+        specs = [*self.agents.get(request.available_sub_agent_ids or []), *(request.custom_sub_agents or [])]
+        if not specs:
+            raise TeamWithoutMembers(
+                "agent_mode team needs sub-agents: available_sub_agent_ids (defined: "
+                f"{', '.join(sorted(self.agents.agents)) or 'none'}) or custom_sub_agents"
+            )
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise TeamWithoutMembers(f"sub-agent names must differ: {', '.join(names)}")
+        return [(s, _allowed(offered, s.tools, f"sub-agent {s.name}") if s.tools is not None else {}) for s in specs]
+
+    def _extra_servers(self, request: StreamRequest, admin: bool) -> list[McpServerSpec]:
+        """``extra_mcp_config``: tool servers for this run only. Connecting to a URL (or starting a program)
+        a request names is an admin's decision, and stdio commands must still be allowed by name."""
+        if not request.extra_mcp_config:
+            return []
+        if not admin:
+            raise RequestRefused("extra_mcp_config needs an admin key: ask an admin to register the server instead")
+        data = request.extra_mcp_config
+        entries = [{"name": n, **s} for n, s in data.get("mcpServers", data).items() if isinstance(s, dict)]
+        specs = [McpServerSpec.model_validate(entry) for entry in entries]
+        allowed = self.settings.mcp_stdio_command_list
+        for spec in specs:
+            if spec.protocol == "stdio" and spec.command not in allowed:
+                raise RequestRefused(f"stdio command {spec.command!r} is not in SAGE_MCP_STDIO_COMMANDS")
+        return specs
 
     def start(self, prepared: PreparedRun) -> Run:
         return self.runs.start(prepared.session_id, lambda run: self._run(run, prepared), user_id=prepared.user_id)
 
     async def _run(self, run: Run, p: PreparedRun) -> None:
         sid = p.session_id
-        produced: list[dict[str, Any]] = []
-        usage = Usage()
+        ctx = RunContext(
+            run, sid, self.llm, self.settings, deep_thinking=p.request.deep_thinking, main_agent=p.agent_name
+        )
         status = "completed"
         deadline = asyncio.timeout(self.settings.run_timeout_s)
+        servers = [McpServer(spec) for spec in p.extra_servers]
         try:
             async with deadline:
-                with span("agent.run", session_id=sid, user_id=p.user_id):
+                with span("agent.run", session_id=sid, user_id=p.user_id, mode=p.request.mode):
+                    await asyncio.gather(*(server.start() for server in servers))
+                    lead = self._lead(ctx, p, servers)
                     messages = await self._prompt(p)
-                    await self._loop(run, p, messages, produced, usage)
+                    await MODES[p.request.mode](ctx, lead, messages)
         except asyncio.CancelledError:
             status = "interrupted"
-            run.publish(stream_message("error", sid, content=f"stream stopped: {run.cancel_reason or 'cancelled'}"))
+            ctx.publish("error", ctx.main_agent, content=f"stream stopped: {run.cancel_reason or 'cancelled'}")
         except Exception as error:
             status = "incomplete" if isinstance(error, LLMStreamTruncated) else "failed"
             logger.warning("agent run %s %s: %s", run.run_id, status, error)
@@ -129,35 +195,52 @@ class Agent:
                 message = f"the run passed its deadline of {limit:g} s (SAGE_RUN_TIMEOUT_S)"
             else:
                 message = _describe(error)
-            run.publish(stream_message("error", sid, content=message))
+            ctx.publish("error", ctx.main_agent, content=message)
         finally:
-            if usage.prompt_tokens or usage.completion_tokens:
-                run.publish(stream_message("token_usage", sid, content=usage.as_dict()))
+            await asyncio.gather(*(server.stop() for server in servers), return_exceptions=True)
+            if ctx.usage.prompt_tokens or ctx.usage.completion_tokens:
+                ctx.publish("token_usage", ctx.main_agent, content=ctx.usage.as_dict())
             # stream_end goes out only once the turn is durably saved, and says whether it was.
-            saved = await self._save(run, p, produced, status)
+            saved = await self._save(run, p, ctx.produced, status)
             if not saved:
-                run.publish(
-                    stream_message("error", sid, content="this turn could not be saved; it is not in the history")
-                )
+                ctx.publish("error", ctx.main_agent, content="this turn could not be saved; it is not in the history")
             run.publish(stream_end(sid, len(run.events), saved=saved))
+
+    def _lead(self, ctx: RunContext, p: PreparedRun, servers: list[McpServer]) -> Member:
+        context = ToolContext(
+            p.user_id,
+            p.session_id,
+            p.request.memory_type or self.settings.memory_type,
+            tuple(p.request.knowledge_bases or ()),
+        )
+        tools = {**p.tools, **{t.name: t for s in servers for t in s.tools.values()}}
+        if p.request.mode == "team":
+            members = [
+                (Member(spec.name, _model(p.choice, spec.model), member_tools, context,
+                        spec.max_loop_count or self.settings.agent_max_steps), spec.description, spec.system_prompt)
+                for spec, member_tools in p.members
+            ]  # fmt: skip
+            tools = team_tools(ctx, members)
+        return Member(p.agent_name, p.choice, tools, context, p.max_calls)
 
     async def _prompt(self, p: PreparedRun) -> list[dict[str, Any]]:
         """System prompt, summary of older history, the history that fits, then the new messages."""
         history = await asyncio.to_thread(self.store.history, p.session_id) if p.request.session_id else None
-        system = SYSTEM_PROMPT
-        if history is None or not history.messages:
-            return [{"role": "system", "content": system}, *(m.message for m in p.new_messages)]
-        budget = ContextBudget.from_settings(self.settings, p.choice.max_tokens)
-        new_tokens = sum(m.tokens for m in p.new_messages)
-        plan = plan_context(history, new_tokens, self.counter, budget, force_summary=p.request.force_summary)
-        summary = plan.summary
-        if plan.to_summarize:
-            with span("agent.summarize", messages=len(plan.to_summarize)):
-                summary = await self._summarize(p.choice, summary, [m.message for m in plan.to_summarize])
-            await asyncio.to_thread(self.store.set_summary, p.session_id, summary, plan.to_summarize[-1].seq)
-        if summary:
-            system += f"\n\nSummary of the earlier conversation:\n{summary}"
-        return [{"role": "system", "content": system}, *plan.kept_messages, *(m.message for m in p.new_messages)]
+        kept: list[dict[str, Any]] = []
+        summary = history.summary if history else None
+        if history is not None and history.messages:
+            force = p.request.force_summary or self.settings.force_summary
+            plan = plan_context(
+                history, sum(m.tokens for m in p.new_messages), self.counter, p.budget, force_summary=force
+            )
+            summary = plan.summary
+            if plan.to_summarize:
+                with span("agent.summarize", messages=len(plan.to_summarize)):
+                    summary = await self._summarize(p.choice, summary, [m.message for m in plan.to_summarize])
+                await asyncio.to_thread(self.store.set_summary, p.session_id, summary, plan.to_summarize[-1].seq)
+            kept = plan.kept_messages
+        system = system_prompt(p.request, self.config, agent=p.agent, skills=p.skills, summary=summary)
+        return [{"role": "system", "content": system}, *kept, *(m.message for m in p.new_messages)]
 
     async def _summarize(self, choice: ModelChoice, previous: str | None, messages: list[dict[str, Any]]) -> str:
         lines = [f"Earlier summary: {previous}"] if previous else []
@@ -165,71 +248,6 @@ class Agent:
         return await self.llm.complete(
             choice, [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
         )
-
-    async def _loop(
-        self, run: Run, p: PreparedRun, messages: list[dict[str, Any]], produced: list[dict[str, Any]], usage: Usage
-    ) -> None:
-        sid = p.session_id
-        context = ToolContext(
-            p.user_id,
-            sid,
-            p.request.memory_type or self.settings.memory_type,
-            tuple(p.request.knowledge_bases or ()),
-        )
-        schemas = [t.schema() for t in p.tools.values()]
-        for step in range(self.settings.agent_max_steps):
-            last_step = step == self.settings.agent_max_steps - 1
-            message_id = new_id()
-            text: list[str] = []
-            calls: list[dict[str, Any]] = []
-            with span("llm.stream", model=p.choice.model, step=step):
-                async for event in self.llm.stream(p.choice, messages, None if last_step else schemas or None):
-                    if isinstance(event, TextDelta):
-                        text.append(event.text)
-                        run.publish(stream_message("assistant_text", sid, content=event.text, message_id=message_id))
-                    elif isinstance(event, ReasoningDelta):
-                        run.publish(stream_message("reasoning_content", sid, content=event.text, message_id=message_id))
-                    elif isinstance(event, ToolCallsDone):
-                        calls = event.calls
-                    elif isinstance(event, Usage):
-                        usage.add(event)
-            answer = "".join(text)
-            if not calls:
-                final = {"role": "assistant", "content": answer}
-                produced.append(final)
-                run.publish(stream_message("final_answer", sid, content=answer, message_id=message_id))
-                return
-            assistant = {"role": "assistant", "content": answer or None, "tool_calls": calls}
-            messages.append(assistant)
-            produced.append(assistant)
-            run.publish(stream_message("tool_call", sid, tool_calls=calls, message_id=message_id))
-            results = await asyncio.gather(*(self._call(p.tools, call, context) for call in calls))
-            for call, (ok, result) in zip(calls, results, strict=True):
-                tool_message = {"role": "tool", "tool_call_id": call["id"], "content": result}
-                messages.append(tool_message)
-                produced.append(tool_message)
-                run.publish(
-                    stream_message(
-                        "tool_call_result",
-                        sid,
-                        content={"ok": ok, "name": call["function"]["name"], "result": result},
-                        tool_call_id=call["id"],
-                    )  # fmt: skip
-                )
-
-    async def _call(self, tools: dict[str, Tool], call: dict[str, Any], context: ToolContext) -> tuple[bool, str]:
-        name = call["function"]["name"]
-        tool = tools.get(name)
-        if tool is None:
-            return False, f"no tool named {name!r}; available: {', '.join(sorted(tools)) or 'none'}"
-        try:
-            arguments = parse_tool_arguments(call["function"]["arguments"])
-        except ValueError as error:
-            return False, f"bad arguments for {name}: {error}"
-        with span("tool.call", tool=name, source=tool.source):
-            return await run_tool(
-                tool, arguments, context, self.settings.tool_timeout, self.settings.tool_result_max_chars
-            )
 
     async def _save(self, run: Run, p: PreparedRun, produced: list[dict[str, Any]], status: str) -> bool:
         """Save the turn (and the run's stream, stream_end included); True once it is committed."""
@@ -253,8 +271,20 @@ def _matches(tool: Tool, name: str) -> bool:
     return name in (tool.name, tool.source, tool.extra.get("remote_name"))
 
 
-def _matching(tools: dict[str, Tool], name: str) -> bool:
-    return any(_matches(t, name) for t in tools.values())
+def _allowed(tools: dict[str, Tool], names: list[str] | None, who: str = "the request") -> dict[str, Tool]:
+    """The tools ``names`` allow (a tool's name, its server's name, or its name on that server)."""
+    if names is None:
+        return tools
+    unknown = [n for n in names if not any(_matches(t, n) for t in tools.values())]
+    if unknown:
+        valid = ", ".join(sorted(tools)) or "none"
+        raise UnknownTools(f"unknown or unavailable tools for {who}: {', '.join(unknown)} (available: {valid})")
+    return {k: t for k, t in tools.items() if any(_matches(t, n) for n in names)}
+
+
+def _model(choice: ModelChoice, model: str | None) -> ModelChoice:
+    """A sub-agent's model: another model name at the same endpoint, with the same key."""
+    return replace(choice, model=model) if model else choice
 
 
 def _describe(error: BaseException) -> str:

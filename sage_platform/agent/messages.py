@@ -14,21 +14,31 @@ import uuid
 from typing import Any, Literal
 
 MessageType = Literal[
+    "user_input",
     "assistant_text",
     "reasoning_content",
     "tool_call",
     "tool_call_result",
+    "tool_progress",
+    "task_analysis",
+    "stage_summary",
     "final_answer",
     "token_usage",
+    "loop_break",
     "error",
 ]
 ROLE_OF: dict[str, str] = {
+    "user_input": "user",
     "assistant_text": "assistant",
     "reasoning_content": "assistant",
     "tool_call": "assistant",
     "tool_call_result": "tool",
+    "tool_progress": "tool",
+    "task_analysis": "assistant",
+    "stage_summary": "assistant",
     "final_answer": "assistant",
     "token_usage": "system",
+    "loop_break": "system",
     "error": "system",
 }
 
@@ -49,7 +59,10 @@ def stream_message(
     message_id: str | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
     tool_call_id: str | None = None,
+    agent_name: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``agent_name`` says which agent spoke (a team's sub-agents); ``metadata`` carries step numbers and such."""
     return {
         "type": kind,
         "role": ROLE_OF[kind],
@@ -58,6 +71,8 @@ def stream_message(
         "tool_call_id": tool_call_id,
         "message_id": message_id or new_id(),
         "session_id": session_id,
+        "agent_name": agent_name,
+        "metadata": metadata,
         "timestamp": time.time(),
     }
 

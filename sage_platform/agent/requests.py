@@ -4,22 +4,62 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 ROLES = ("system", "user", "assistant", "tool")
 
 
-class LLMModelConfig(BaseModel):
-    """Per-request overrides of the default model."""
+AgentMode = Literal["simple", "fibre", "multi", "team"]
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+class LLMModelConfig(BaseModel):
+    """Per-request overrides of the default model (the original's ``apiKey``/``baseUrl``/``maxTokens``/``topP``
+    spellings too)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), populate_by_name=True)
 
     model: str | None = None
-    base_url: str | None = None
-    api_key: SecretStr | None = None
-    max_tokens: int | None = Field(None, gt=0)
+    base_url: str | None = Field(None, validation_alias=AliasChoices("base_url", "baseUrl"))
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("api_key", "apiKey"))
+    max_tokens: int | None = Field(None, gt=0, validation_alias=AliasChoices("max_tokens", "maxTokens"))
     temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0, validation_alias=AliasChoices("top_p", "topP"))
+
+
+class ContextBudgetConfig(BaseModel):
+    """Per-request shares of the context window (``SAGE_CONTEXT_*`` and ``SAGE_MAX_MODEL_LEN`` otherwise)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    max_model_len: int | None = Field(
+        None, gt=256, validation_alias=AliasChoices("max_model_len", "default_llm_max_model_len")
+    )
+    history_ratio: float | None = Field(
+        None, gt=0, lt=1, validation_alias=AliasChoices("history_ratio", "context_history_ratio")
+    )
+    active_ratio: float | None = Field(
+        None, gt=0, lt=1, validation_alias=AliasChoices("active_ratio", "context_active_ratio")
+    )
+    max_new_message_ratio: float | None = Field(
+        None, gt=0, lt=1, validation_alias=AliasChoices("max_new_message_ratio", "context_max_new_message_ratio")
+    )
+    recent_turns: int | None = Field(None, ge=0, validation_alias=AliasChoices("recent_turns", "context_recent_turns"))
+
+
+class SubAgentSpec(BaseModel):
+    """A team member: defined in ``agent_setting.json``, through ``/api/agents``, or inline in a request."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(..., min_length=1, max_length=48, pattern=NAME_PATTERN)
+    description: str = Field("", max_length=2000)
+    system_prompt: str = Field(
+        "", max_length=20_000, validation_alias=AliasChoices("system_prompt", "systemPrompt", "prompt", "instructions")
+    )
+    tools: list[str] | None = Field(None, validation_alias=AliasChoices("tools", "available_tools"))
+    model: str | None = None
+    max_loop_count: int | None = Field(None, gt=0, le=100)
 
 
 class ChatMessage(BaseModel):
@@ -43,19 +83,44 @@ class ChatMessage(BaseModel):
 
 
 class StreamRequest(BaseModel):
-    """The body of ``POST /api/stream``, ``/api/chat`` and ``/api/tasks``."""
+    """The body of ``POST /api/stream``, ``/api/chat`` and ``/api/tasks``: the original server's fields.
 
-    model_config = ConfigDict(extra="forbid")
+    Every field is documented in docs/agent-modes.md (what it does here)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     messages: list[ChatMessage] = Field(..., min_length=1)
     session_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     # The caller's user comes from their key; another user_id is refused unless an admin sends it.
     user_id: str | None = Field(None, min_length=1, max_length=128)
     memory_type: Literal["session", "user"] | None = None
-    available_tools: list[str] | None = None
-    knowledge_bases: list[str] | None = None
-    llm_model_config: LLMModelConfig | None = None
+    # How the agent works: docs/agent-modes.md.
+    agent_id: str | None = Field(None, min_length=1, max_length=48, pattern=NAME_PATTERN)
+    agent_mode: AgentMode | None = None
+    max_loop_count: int | None = Field(None, gt=0)
+    deep_thinking: bool | None = None
     force_summary: bool = False
+    context_budget_config: ContextBudgetConfig | None = None
+    # What it may use.
+    available_tools: list[str] | None = None
+    available_skills: list[str] | None = None
+    knowledge_bases: list[str] | None = Field(
+        None, validation_alias=AliasChoices("knowledge_bases", "available_knowledge_bases")
+    )
+    available_sub_agent_ids: list[str] | None = None
+    custom_sub_agents: list[SubAgentSpec] | None = None
+    extra_mcp_config: dict[str, Any] | None = None
+    # Prompt shaping.
+    system_context: dict[str, Any] | None = None
+    system_prefix: str | None = Field(None, max_length=20_000)
+    llm_model_config: LLMModelConfig | None = None
+
+    @property
+    def mode(self) -> Literal["simple", "multi", "team"]:
+        """``fibre`` is the original's name of the multi-step mode."""
+        if self.agent_mode in ("fibre", "multi"):
+            return "multi"
+        return "team" if self.agent_mode == "team" else "simple"
 
     @model_validator(mode="after")
     def _ends_with_user_or_tool(self) -> StreamRequest:
@@ -72,18 +137,32 @@ class StreamRequest(BaseModel):
 
 
 class McpServerSpec(BaseModel):
-    """An MCP tool server: ``url`` for streamable_http and sse, ``command`` (+args, env) for stdio."""
+    """An MCP tool server: ``url`` for streamable_http and sse, ``command`` (+args, env) for stdio.
 
-    model_config = ConfigDict(extra="forbid")
+    The original server's spellings are accepted: ``streamable_http_url`` and ``sse_url`` for ``url``; ``kind``
+    and ``description`` are kept and listed; ``tools`` limits which of the server's tools the agent sees."""
 
-    name: str = Field(..., min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_-]+$")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(..., min_length=1, max_length=48, pattern=NAME_PATTERN)
     protocol: Literal["streamable_http", "sse", "stdio"] = "streamable_http"
-    url: str | None = None
+    url: str | None = Field(None, validation_alias=AliasChoices("url", "streamable_http_url", "sse_url"))
     command: str | None = None
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     api_key: SecretStr | None = None
     enabled: bool = True
+    kind: str | None = Field(None, max_length=64)
+    description: str | None = Field(None, max_length=2000)
+    tools: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _protocol_from_url_spelling(cls, data: Any) -> Any:
+        """``sse_url`` alone means protocol sse, as in the original."""
+        if isinstance(data, dict) and "protocol" not in data and data.get("sse_url") and not data.get("url"):
+            return {**data, "protocol": "sse"}
+        return data
 
     @model_validator(mode="after")
     def _target_for_protocol(self) -> McpServerSpec:
@@ -95,7 +174,8 @@ class McpServerSpec(BaseModel):
 
     def public(self) -> dict[str, Any]:
         """The spec without its key: safe to list or log."""
-        out = self.model_dump(exclude={"api_key", "env"})
+        out = self.model_dump(exclude={"api_key", "env", "tools"})
+        out["tool_allow_list"] = self.tools
         out["has_api_key"] = self.api_key is not None
         out["env"] = sorted(self.env)  # names only: values may be secrets
         return out

@@ -44,6 +44,22 @@ class Run:
         self.cancel_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._injected: list[str] = []
+
+    def inject(self, text: str) -> bool:
+        """Guidance from the user mid-run: the loop takes it at its next step. False once the run is over."""
+        if self.done:
+            return False
+        self._injected.append(text)
+        return True
+
+    @property
+    def has_injected(self) -> bool:
+        return bool(self._injected)
+
+    def take_injected(self) -> list[str]:
+        taken, self._injected = self._injected, []
+        return taken
 
     def publish(self, message: dict[str, Any]) -> None:
         self.events.append(message)

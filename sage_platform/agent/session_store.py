@@ -1,7 +1,8 @@
 """Sessions, their message history and each run's stream, in SQLAlchemy Core.
 
-``db_type`` picks the engine: ``postgres`` (the platform database), ``file`` (SQLite under the
-data directory) or ``memory`` (SQLite in memory). ``SAGE_SESSION_DATABASE_URL`` may name any other
+``db_type`` picks the engine: ``postgres`` (the platform database), ``file`` (SQLite under ``db_path``
+or the data directory), ``memory`` (SQLite in memory) or ``mysql`` (the ``mysql_*`` settings, PyMySQL).
+``SAGE_SESSION_DATABASE_URL`` may name any other
 SQLAlchemy database, MySQL included (the platform database itself must be PostgreSQL: pgvector).
 Calls are synchronous; the server runs them in worker threads.
 
@@ -13,7 +14,10 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,10 +37,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from sage_platform.config import Settings
 
+logger = logging.getLogger(__name__)
 metadata = MetaData()
 sessions = Table(
     "agent_sessions",
@@ -103,13 +110,29 @@ class Turn:
     title: str = ""
 
 
+def mysql_url(settings: Settings) -> URL:
+    """db_type mysql: the SQLAlchemy URL from the mysql_* settings (PyMySQL, utf8mb4)."""
+    password = settings.mysql_password.get_secret_value() if settings.mysql_password else None
+    return URL.create(
+        "mysql+pymysql",
+        username=settings.mysql_user,
+        password=password,
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        database=settings.mysql_database,
+        query={"charset": "utf8mb4"},
+    )
+
+
 def engine_for(settings: Settings, platform_url: str | None) -> Engine:
     if settings.session_database_url:
         return create_engine(settings.session_database_url, pool_pre_ping=True)
     if settings.db_type == "memory":
         return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if settings.db_type == "mysql":
+        return create_engine(mysql_url(settings), pool_size=8, max_overflow=8, pool_pre_ping=True, pool_recycle=3600)
     if settings.db_type == "file":
-        path = settings.data_dir.resolve() / "agent_sessions.sqlite3"
+        path = (settings.db_path or settings.data_dir).resolve() / "agent_sessions.sqlite3"
         path.parent.mkdir(parents=True, exist_ok=True)
         return create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
     url = settings.database_url or platform_url
@@ -120,17 +143,65 @@ def engine_for(settings: Settings, platform_url: str | None) -> Engine:
     return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
 
+class StoreUnavailable(RuntimeError):
+    """The session database cannot be reached; the message names it (never with its password)."""
+
+
+def store_description(settings: Settings) -> str:
+    if settings.session_database_url:
+        return "the session database (SAGE_SESSION_DATABASE_URL)"
+    if settings.db_type == "mysql":
+        return f"MySQL at {settings.mysql_host}:{settings.mysql_port} (db_type mysql, --mysql_host/--mysql_port)"
+    return f"the session database (db_type {settings.db_type})"
+
+
 class SessionStore:
-    def __init__(self, engine: Engine) -> None:
+    """Sessions, their messages and runs. A database that is down at start does not stop the server: the
+    tables are created on the first call that reaches it, and until then calls raise ``StoreUnavailable``."""
+
+    def __init__(self, engine: Engine, where: str = "the session database") -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        self.where = where
+        self._tables = False
+        try:
+            self._ensure_tables()
+        except StoreUnavailable as error:
+            logger.error("%s; the server starts, and session calls answer 503 until it can be reached", error)
 
     @classmethod
     def from_settings(cls, settings: Settings, platform_url: str | None = None) -> SessionStore:
-        return cls(engine_for(settings, platform_url))
+        return cls(engine_for(settings, platform_url), store_description(settings))
+
+    def _ensure_tables(self) -> None:
+        if not self._tables:
+            with self._reaching():
+                metadata.create_all(self.engine)
+            self._tables = True
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError) as error:
+            raise StoreUnavailable(f"{self.where} cannot be reached: {error.orig or error}") from error
+
+    @contextmanager
+    def _connect(self, *, begin: bool = False) -> Iterator[Connection]:
+        self._ensure_tables()
+        with self._reaching(), self.engine.begin() if begin else self.engine.connect() as conn:
+            yield conn
+
+    def reachable(self) -> str | None:
+        """None when the database answers; else why not (for /health)."""
+        try:
+            with self._connect() as conn:
+                conn.execute(select(1))
+        except StoreUnavailable as error:
+            return str(error)
+        return None
 
     def history(self, session_id: str) -> History:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 select(sessions.c.summary, sessions.c.summary_upto).where(sessions.c.session_id == session_id)
             ).first()
@@ -152,7 +223,7 @@ class SessionStore:
     def save_turns(self, turns: list[Turn]) -> None:
         """Several turns in one transaction and five statements, however many turns there are."""
         now = time.time()
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             ids = sorted({t.session_id for t in turns})
             counts: dict[str, int] = {
                 sid: count
@@ -195,7 +266,7 @@ class SessionStore:
             conn.execute(insert(runs), run_rows)
 
     def set_summary(self, session_id: str, summary: str, upto: int) -> None:
-        with self.engine.begin() as conn:
+        with self._connect(begin=True) as conn:
             conn.execute(
                 update(sessions).where(sessions.c.session_id == session_id).values(summary=summary, summary_upto=upto)
             )
@@ -204,17 +275,17 @@ class SessionStore:
         query = select(sessions).order_by(sessions.c.updated_at.desc()).limit(limit)
         if user_id is not None:
             query = query.where(sessions.c.user_id == user_id)
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def session_owner(self, session_id: str) -> str | None:
         """The user a session belongs to; None when there is no such session."""
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             owner = conn.execute(select(sessions.c.user_id).where(sessions.c.session_id == session_id)).scalar()
         return str(owner) if owner is not None else None
 
     def last_run(self, session_id: str) -> FinishedRun | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(
                 select(runs.c.run_id, runs.c.status, runs.c.events, runs.c.started_at)
                 .where(runs.c.session_id == session_id)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from sage_platform.agent.llm import LLMClients
 from sage_platform.agent.loop import Agent
+from sage_platform.agent.profiles import RunningConfig
 from sage_platform.agent.runs import RunRegistry
 from sage_platform.agent.session_store import SessionStore
+from sage_platform.agent.skills import SkillLibrary
 from sage_platform.agent.tool_servers import ToolServerRegistry
 from sage_platform.agent.tools import Tool, builtin_tools
 from sage_platform.config import Settings
@@ -42,6 +44,7 @@ class AgentState:
     agent: Agent
     builtins: dict[str, Tool] = field(default_factory=dict)
     retrievers: dict[str, Retriever] = field(default_factory=dict)
+    workspace_problem: str | None = None  # why the workspace's object storage cannot be used, if it cannot
 
     @classmethod
     def create(cls, settings: Settings, platform: Platform | None = None) -> AgentState:
@@ -60,6 +63,7 @@ class AgentState:
         def tools() -> dict[str, Tool]:
             return {**builtins, **mcp.tools()}
 
+        config = RunningConfig.load(path) if (path := settings.preset_running_config_path) else RunningConfig()
         agent = Agent(
             settings,
             llm,
@@ -67,6 +71,8 @@ class AgentState:
             tools,
             TokenCounter.local(),
             RunRegistry(settings.max_active_streams, settings.max_streams_per_user),
+            skills=SkillLibrary(settings.skills_dir),
+            config=config,
         )
         return cls(
             settings,
@@ -85,6 +91,11 @@ class AgentState:
         return _retriever(self.platform, self.retrievers, name)
 
     async def start(self) -> None:
+        from sage_platform.ops.storage import workspace_storage_problem
+
+        self.workspace_problem = await asyncio.to_thread(workspace_storage_problem, self.settings)
+        if self.workspace_problem:
+            logger.error("%s", self.workspace_problem)
         path = self.settings.mcp_config_path
         if path is None:  # only an operator's explicit SAGE_MCP_CONFIG_PATH, never a file in the cwd
             return

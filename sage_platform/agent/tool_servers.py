@@ -104,7 +104,8 @@ class McpServer:
                 await session.initialize()
                 listed = await session.list_tools()
                 self._session = session
-                self.tools = {t.name: self._tool(t) for t in listed.tools}
+                allowed = self.spec.tools  # the spec's allow-list, when it gives one
+                self.tools = {t.name: self._tool(t) for t in listed.tools if allowed is None or t.name in allowed}
                 self.status, self.reason = "connected", None
                 self._ready.set()
                 await self._stop.wait()
@@ -176,6 +177,18 @@ class ToolServerRegistry:
             self.servers[spec.name] = server
         await server.start()
         return server
+
+    async def preview(self, spec: McpServerSpec) -> dict[str, Any]:
+        """Connect, list the tools with their schemas, disconnect: nothing is registered."""
+        server = McpServer(spec.model_copy(update={"enabled": True}))
+        await server.start()
+        try:
+            return {
+                **server.public(),
+                "tools": [{**t.public(), "parameters": t.parameters} for t in server.tools.values()],
+            }
+        finally:
+            await server.stop()
 
     def get(self, name: str) -> McpServer:
         if name not in self.servers:

@@ -27,6 +27,7 @@ from sage_platform.cli._flags import (
     AGENT_SERVER,
     CHUNKING,
     CORPUS,
+    ELASTICSEARCH,
     EMBEDDING,
     LLM,
     RETRIEVAL,
@@ -56,9 +57,16 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from sage_platform.network import check_server_bind
     from sage_platform.server import serve
+    from sage_platform.server.preflight import StartupError, preflight
 
     settings = settings_from(args)
     check_server_bind(settings)
+    try:
+        for problem in preflight(settings, os.environ):
+            print(f"warning: {problem}", file=sys.stderr)
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"Sage agent server on http://{settings.host}:{settings.port} (chat page at /, API docs at /docs)")
     serve(settings)
     return 0
@@ -156,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     materialize.set_defaults(func=_cmd_materialize)
 
     serve = commands.add_parser("serve", help="the streaming agent server: /api/stream, chat page, MCP tools")
-    add_settings(serve, AGENT_SERVER + LLM + STORAGE + EMBEDDING + RETRIEVAL)
+    add_settings(serve, AGENT_SERVER + LLM + STORAGE + EMBEDDING + RETRIEVAL + ELASTICSEARCH)
     serve.set_defaults(func=_cmd_serve)
 
     memory.add_commands(commands)

@@ -27,7 +27,8 @@ from sage_platform.config import Settings
 STORAGE = ("data_dir", "database_url")
 CORPUS = ("corpus_dir", "eval_set", "inbox_dir")
 CHUNKING = ("chunk_size", "chunk_overlap")
-EMBEDDING = ("embedding_model", "embedding_base_url", "embedding_batch_size", "embedding_threads")
+EMBEDDING = ("embedding_model", "embedding_base_url", "embedding_api_key", "embedding_batch_size", "embedding_threads")
+ELASTICSEARCH = ("elasticsearch_url", "elasticsearch_api_key", "elasticsearch_username", "elasticsearch_password")
 RETRIEVAL = ("retriever", "retrieval_k", "hnsw_ef_search", "hybrid_fusion", "hybrid_dense_weight")
 LLM = (
     "default_llm_model_name",
@@ -36,6 +37,7 @@ LLM = (
     "default_llm_max_tokens",
     "default_llm_temperature",
     "default_llm_top_p",
+    "default_llm_presence_penalty",
     "default_llm_timeout",
     "default_llm_max_retries",
 )
@@ -45,16 +47,32 @@ AGENT_SERVER = (
     "workspace",
     "logs_dir",
     "max_model_len",
+    "force_summary",
     "context_history_ratio",
     "context_active_ratio",
     "context_max_new_message_ratio",
     "context_recent_turns",
     "memory_type",
     "db_type",
+    "db_path",
+    "mysql_host",
+    "mysql_port",
+    "mysql_user",
+    "mysql_password",
+    "mysql_database",
     "session_database_url",
     "mcp_config_path",
+    "preset_running_config_path",
+    "skills_dir",
+    "reasoning_models",
+    "workspace_s3_endpoint",
+    "workspace_s3_access_key",
+    "workspace_s3_secret_key",
+    "workspace_s3_bucket",
+    "workspace_s3_secure",
     "max_request_bytes",
     "agent_max_steps",
+    "agent_max_loop_count",
     "max_active_streams",
     "max_streams_per_user",
     "tool_timeout",
@@ -66,7 +84,25 @@ AGENT_SERVER = (
 BACKUP = ("backup_dir", "s3_bucket", "s3_prefix", "s3_endpoint_url", "s3_region")
 
 # The original server's own spellings, kept working (hidden from --help).
-ORIGINAL_SPELLINGS: Mapping[str, tuple[str, ...]] = {"mcp_config_path": ("--preset_mcp_config",)}
+ORIGINAL_SPELLINGS: Mapping[str, tuple[str, ...]] = {
+    "mcp_config_path": ("--preset_mcp_config",),
+    "preset_running_config_path": ("--preset_running_config",),
+    "max_model_len": ("--default_llm_max_model_len",),
+    "elasticsearch_url": ("--es_url",),
+    "elasticsearch_api_key": ("--es_api_key",),
+    "elasticsearch_username": ("--es_username",),
+    "elasticsearch_password": ("--es_password",),
+    **{
+        f"workspace_s3_{ours}": (f"--s3_{theirs}", f"--minio_{theirs}")
+        for ours, theirs in (
+            ("endpoint", "endpoint"),
+            ("access_key", "access_key"),
+            ("secret_key", "secret_key"),
+            ("bucket", "bucket_name"),
+            ("secure", "secure"),
+        )
+    },  # fmt: skip
+}
 
 
 class Commands(Protocol):
@@ -102,6 +138,8 @@ def add_settings(
         help_text = f"{field.description} (SAGE_{name.upper()}; default {default}){note}".replace("%", "%%")
         group.add_argument(flag, dest=name, default=None, help=help_text, **options)
         hidden = {flag_of(name), "--" + name, *ORIGINAL_SPELLINGS.get(name, ())} - {flag}
+        if options.get("action") == "store_const":  # the original's switches also take a value: --enable_trace true
+            options = {"nargs": "?", "const": True, "type": _switch_value, "metavar": "BOOL"}
         for alias in sorted(hidden):
             group.add_argument(alias, dest=name, default=None, help=argparse.SUPPRESS, **options)
 
@@ -114,6 +152,15 @@ def _value_options(annotation: Any) -> dict[str, Any]:
     if typing.get_origin(kind) is typing.Literal:
         return {"choices": list(typing.get_args(kind))}
     return {"type": kind if kind in (int, float, Path) else str}
+
+
+def _switch_value(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _is_secret(annotation: Any) -> bool:

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from sage_platform.config import Settings
 from sage_platform.ingest.safe_files import write_private_file
 
@@ -237,19 +239,57 @@ def backup_storage(settings: Settings) -> LocalStorage | S3Storage:
 
 def s3_client(settings: Settings) -> Any:  # botocore builds the S3 client class at run time
     """A boto3 client from SAGE_S3_*; unset keys fall back to boto3's own chain (AWS_*, profiles, roles)."""
-    import boto3
-    from botocore.config import Config
-
     key, secret = settings.s3_access_key_id, settings.s3_secret_access_key
     if bool(key) != bool(secret):
         raise ValueError("set both SAGE_S3_ACCESS_KEY_ID and SAGE_S3_SECRET_ACCESS_KEY, or neither")
+    return make_s3_client(settings.s3_endpoint_url, key, secret, region=settings.s3_region,
+                          addressing_style=settings.s3_addressing_style)  # fmt: skip
+
+
+def make_s3_client(
+    endpoint_url: str | None,
+    key: SecretStr | None,
+    secret: SecretStr | None,
+    *,
+    region: str | None = None,
+    addressing_style: str = "auto",
+    attempts: int = 5,
+    connect_timeout: float = 60,
+) -> Any:
+    """Any S3 API through boto3: backups and the agent's workspace files share this one client setup."""
+    import boto3
+    from botocore.config import Config
+
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url or None,  # an empty variable (compose's default) means AWS
-        region_name=settings.s3_region or None,
+        endpoint_url=endpoint_url or None,  # an empty variable (compose's default) means AWS
+        region_name=region or None,
         aws_access_key_id=key.get_secret_value() if key else None,
         aws_secret_access_key=secret.get_secret_value() if secret else None,
         config=Config(
-            retries={"max_attempts": 5, "mode": "standard"}, s3={"addressing_style": settings.s3_addressing_style}
-        ),  # fmt: skip
+            retries={"max_attempts": attempts, "mode": "standard"},
+            s3={"addressing_style": addressing_style},
+            connect_timeout=connect_timeout,
+        ),
     )
+
+
+def workspace_storage_problem(settings: Settings) -> str | None:
+    """None when the workspace bucket answers (or none is set); else what is wrong, for people to read."""
+    if settings.workspace_s3_endpoint is None and settings.workspace_s3_bucket is None:
+        return None
+    where = f"workspace object storage at {settings.workspace_s3_url or 'AWS'} (bucket {settings.workspace_s3_bucket})"
+    if not settings.workspace_s3_bucket:
+        return f"{where}: no bucket named; set --s3_bucket_name (SAGE_S3_BUCKET_NAME)"
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = make_s3_client(settings.workspace_s3_url, settings.workspace_s3_access_key,
+                            settings.workspace_s3_secret_key, addressing_style="path", attempts=1, connect_timeout=3)  # fmt: skip
+    try:
+        client.head_bucket(Bucket=settings.workspace_s3_bucket)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        return f"{where} answered {code or 'an error'}: check the bucket and the keys (--s3_access_key/--s3_secret_key)"
+    except BotoCoreError as error:
+        return f"{where} cannot be reached: {type(error).__name__}; start MinIO/RustFS or unset the s3 settings"
+    return None

@@ -16,10 +16,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from sage_platform import __version__
+from sage_platform.agent.session_store import StoreUnavailable
 from sage_platform.agent.state import AgentState
 from sage_platform.bearer_auth import BearerAuth
 from sage_platform.config import Settings
@@ -27,7 +29,9 @@ from sage_platform.identity import Identity, KeyRing
 from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.request_guard import RequestGuard
 from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of
+from sage_platform.server.envelope import ReplyWrapper
 from sage_platform.server.limits import BodyLimitMiddleware
+from sage_platform.server.routes_agents import router as agents_router
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_search import router as search_router
 from sage_platform.server.routes_stream import router as stream_router
@@ -58,6 +62,8 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
     app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(caller)])
     app.include_router(tasks_router, prefix="/api/tasks", dependencies=[Depends(caller)])
     app.include_router(search_router, prefix="/api", dependencies=[Depends(caller)])
+    app.include_router(agents_router, prefix="/api", dependencies=[Depends(caller)])
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
 
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> dict[str, Any]:
@@ -69,6 +75,10 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
             "mcp_servers": {name: s.status for name, s in sage.mcp.servers.items()},
             "auth": keys_required(sage),
             "database": settings.database_fingerprint,
+            "session_store": "ok" if await run_in_threadpool(sage.store.reachable) is None else "unreachable",
+            "workspace_storage": None
+            if settings.workspace_s3_bucket is None
+            else ("unreachable" if sage.workspace_problem else "ok"),
         }
 
     @app.get("/", include_in_schema=False)
@@ -92,7 +102,12 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         allowed_hosts=settings.allowed_host_list,
         allowed_origins=settings.allowed_origin_list,
     )
+    app.add_middleware(ReplyWrapper)  # outermost: a client that asked for {code, message, data} gets it for every reply
     return app
+
+
+async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
 
 
 class _LateKeys:

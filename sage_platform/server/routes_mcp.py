@@ -76,4 +76,15 @@ async def refresh(request: Request, name: str) -> dict[str, Any]:
     return (await state_of(request).mcp.refresh(name)).public()
 
 
+@admin.post("/{name}/preview", summary="Connect to an MCP server and list its tools, without registering it")
+async def preview(request: Request, name: str, spec: McpServerSpec | None = None) -> dict[str, Any]:
+    """With a body: the server it describes (whose name must be ``name``). Without: the registered one."""
+    if spec is None:
+        _known(request, name)
+        spec = state_of(request).mcp.servers[name].spec
+    elif spec.name != name:
+        raise HTTPException(400, f"the body names {spec.name!r} but the path names {name!r}")
+    return await state_of(request).mcp.preview(_allowed(request, spec))
+
+
 router.include_router(admin)

@@ -7,14 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from sage_platform.agent.budget import ContextTooLong
 from sage_platform.agent.llm import LLMNotConfigured, LLMOverrideRefused
-from sage_platform.agent.loop import UnknownTools
+from sage_platform.agent.loop import RequestRefused, TeamWithoutMembers, UnknownTools
 from sage_platform.agent.messages import encode
+from sage_platform.agent.profiles import UnknownAgents
 from sage_platform.agent.requests import StreamRequest
 from sage_platform.agent.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
+from sage_platform.agent.skills import UnknownSkills
 from sage_platform.identity import Identity
 from sage_platform.server.deps import Caller, audit, may_read, may_write, state_of
 
@@ -44,10 +47,12 @@ async def _start(request: Request, body: StreamRequest, identity: Identity) -> R
         return agent.start(prepared)
     except LLMNotConfigured as error:
         raise HTTPException(503, str(error)) from error
-    except LLMOverrideRefused as error:
+    except (LLMOverrideRefused, RequestRefused) as error:
         raise HTTPException(403, str(error)) from error
-    except (UnknownTools, ContextTooLong) as error:
+    except (UnknownTools, ContextTooLong, UnknownSkills, UnknownAgents, TeamWithoutMembers) as error:
         raise HTTPException(400, str(error)) from error
+    except ValidationError as error:  # an extra_mcp_config entry that is not a tool-server spec
+        raise HTTPException(400, f"extra_mcp_config: {error}") from error
     except SessionBusy as error:
         raise HTTPException(409, str(error)) from error
     except ServerBusy as error:
@@ -111,6 +116,32 @@ async def interrupt(request: Request, session_id: str, identity: Caller) -> dict
     if run is None:
         raise HTTPException(404, f"session {session_id} has no running stream")
     return {"session_id": session_id, "interrupted": run.cancel("interrupted by request")}
+
+
+class Guidance(BaseModel):
+    """A user message for a running stream (``content``; the original's ``message`` too)."""
+
+    content: str | None = Field(None, min_length=1, max_length=100_000)
+    message: str | None = Field(None, min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _has_text(self) -> Guidance:
+        if not (self.content or self.message):
+            raise ValueError("give the message as content")
+        return self
+
+
+@router.post("/sessions/{session_id}/inject-user-message", summary="Guide a running stream")
+async def inject_user_message(request: Request, session_id: str, body: Guidance, identity: Caller) -> dict[str, Any]:
+    """The running loop takes the message at its next step, streams it as ``user_input`` and keeps it in the
+    session's history. Only the session's own user may guide it."""
+    run = state_of(request).agent.runs.get(session_id)
+    if run is None:
+        raise HTTPException(404, f"session {session_id} has no running stream")
+    may_write(identity, run.user_id, f"running stream in session {session_id}")
+    if not run.inject(body.content or body.message or ""):
+        raise HTTPException(409, f"the stream of session {session_id} has just ended; send a new request")
+    return {"session_id": session_id, "injected": True}
 
 
 @router.get("/sessions", summary="Sessions, newest first")

@@ -14,7 +14,7 @@ import requests
 from sage_platform.config import Settings
 from sage_platform.server import create_app
 from tests.chat_stub import ChatStub, chat_stub
-from tests.mcp_tool_server import free_port, uvicorn_thread
+from tests.mcp_tool_server import free_port, mcp_http_server, uvicorn_thread
 
 
 @dataclass
@@ -78,6 +78,13 @@ def start_server(env: dict[str, str], llm: ChatStub) -> Iterator[Callable[..., A
     yield start
     for context in reversed(stack):
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def mcp_url() -> Iterator[str]:
+    """A real MCP tool server (add, echo, explode, meet) on loopback."""
+    with mcp_http_server() as url:
+        yield url
 
 
 @pytest.fixture

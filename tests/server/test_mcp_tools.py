@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-
-import pytest
 
 from tests.chat_stub import ChatStub
-from tests.mcp_tool_server import free_port, mcp_http_server
+from tests.mcp_tool_server import free_port
 from tests.server.conftest import AgentClient, types_of
-
-
-@pytest.fixture
-def mcp_url() -> Iterator[str]:
-    with mcp_http_server() as url:
-        yield url
 
 
 def _results(messages: list[dict]) -> list[dict]:

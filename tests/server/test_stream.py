@@ -5,7 +5,18 @@ from __future__ import annotations
 from tests.chat_stub import ChatStub
 from tests.server.conftest import AgentClient, types_of
 
-FIELDS = {"type", "role", "content", "tool_calls", "tool_call_id", "message_id", "session_id", "timestamp"}
+FIELDS = {
+    "type",
+    "role",
+    "content",
+    "tool_calls",
+    "tool_call_id",
+    "message_id",
+    "session_id",
+    "agent_name",
+    "metadata",
+    "timestamp",
+}
 
 
 def test_stream_sends_text_as_it_arrives_then_final_answer_usage_and_end(server: AgentClient) -> None:
@@ -14,7 +25,7 @@ def test_stream_sends_text_as_it_arrives_then_final_answer_usage_and_end(server:
     assert kinds[-3:] == ["final_answer", "token_usage", "stream_end"]
     assert set(kinds[:-3]) == {"assistant_text"} and len(kinds[:-3]) >= 5  # word by word, not one blob
     for message in messages[:-1]:
-        assert set(message) == FIELDS
+        assert set(message) == FIELDS and message["agent_name"] == "sage"
     text = "".join(m["content"] for m in messages if m["type"] == "assistant_text")
     final = messages[-3]
     assert final["content"] == text == "stub answer to: What is Sage? "
