@@ -165,6 +165,9 @@ class RunContext:
                     elif isinstance(event, Usage):
                         self.usage.add(event)
             answer = "".join(text)
+            if calls and last_step:  # offered no tools, it still called some: the budget is spent, stop here
+                calls = []
+                answer = answer or f"I could not finish within {member.max_calls} model calls (max_loop_count)."
             if not calls and guidance and self.run.has_injected and not last_step:
                 # The user added something while this answer was being written: answer that too.
                 messages.append({"role": "assistant", "content": answer})
@@ -204,7 +207,7 @@ class RunContext:
                     content=f"{member.name} used {member.max_calls - 1} of its {member.max_calls} model calls "
                     "(max_loop_count); the last one must answer without tools",
                 )
-        return outcome  # not reached: the last call offers no tools, so it answers
+        return outcome  # not reached: the last call always ends the loop
 
     async def _call(self, member: Member, call: dict[str, Any]) -> tuple[bool, str]:
         name = call["function"]["name"]
