@@ -7,7 +7,10 @@ phase it prints the success rate (HTTP 200, no `error` line anywhere in the stre
 `stream_end` with `saved` true),
 achieved QPS, and p50/p99 time to first byte and to stream_end.
 
-    .venv/bin/python bench/load.py [--phases 600@60,36000@600] [--tokens 20]
+    .venv/bin/python bench/load.py [--phases 600@60,36000@600] [--tokens 20] [--modes simple,multi,team]
+
+With ``--modes``, every phase runs once per agent mode (``multi``: a two-step plan; ``team``: a lead
+delegating to two sub-agents at once), and reports the model calls each request made.
 """
 
 from __future__ import annotations
@@ -60,8 +63,18 @@ class StreamError(RuntimeError):
     """A stream that carried an error line, or did not end with a saved ``stream_end``."""
 
 
-async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict) -> None:
-    body = {"messages": [{"role": "user", "content": f"question {i}: what does Sage do?"}], "user_id": f"u{i % 50}"}
+MODE_FIELDS = {
+    "simple": {},
+    "multi": {"agent_mode": "multi"},
+    "team": {"agent_mode": "team", "custom_sub_agents": [
+        {"name": "alpha", "description": "Looks up part one.", "tools": []},
+        {"name": "beta", "description": "Looks up part two.", "tools": []}]},
+}  # fmt: skip
+
+
+async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict, mode: str = "simple") -> None:
+    body = {"messages": [{"role": "user", "content": f"question {i}: what does Sage do?"}], "user_id": f"u{i % 50}",
+            **MODE_FIELDS[mode]}  # fmt: skip
     began = time.perf_counter()
     first = None
     try:
@@ -88,6 +101,11 @@ async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict) -> No
     out["total"].append(time.perf_counter() - began)
 
 
+def llm_calls(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as response:
+        return int(json.loads(response.read())["answered"])
+
+
 def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
     out = {}
     for name, group in processes.items():
@@ -110,7 +128,7 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
     return [postmaster, *postmaster.children(recursive=True)]
 
 
-async def phase(url: str, requests: int, qps: float) -> dict:
+async def phase(url: str, requests: int, qps: float, mode: str = "simple") -> dict:
     out: dict = {"ttfb": [], "total": [], "errors": {}}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -121,7 +139,7 @@ async def phase(url: str, requests: int, qps: float) -> dict:
             delay = t0 + i / qps - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)  # the open-loop schedule itself
-            tasks.append(asyncio.create_task(one(session, url, i, out)))
+            tasks.append(asyncio.create_task(one(session, url, i, out, mode)))
         sent = time.perf_counter() - t0
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
@@ -139,6 +157,7 @@ def main() -> None:
     parser.add_argument("--phases", default="600@60,36000@600", help="REQUESTS@QPS, comma-separated")
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--db-type", default="postgres", choices=["postgres", "file", "memory"])
+    parser.add_argument("--modes", default="simple", help="agent modes, comma-separated: simple,multi,team")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sage-bench-load-"))
@@ -155,19 +174,24 @@ def main() -> None:
     try:
         wait_http(f"http://127.0.0.1:{server_port}/health", server)
         url = f"http://127.0.0.1:{server_port}/api/stream"
-        asyncio.run(phase(url, 50, 25))  # warm-up: connections, caches, first queries
+        modes = args.modes.split(",")
+        for mode in modes:
+            asyncio.run(phase(url, 50, 25, mode))  # warm-up: connections, caches, first queries
         for spec in args.phases.split(","):
-            count, qps = spec.split("@")
-            processes = {"server": [psutil.Process(server.pid)], "llm_stub": [psutil.Process(stub.pid)],
-                         "load_generator": [psutil.Process()], "postgres": postgres_processes(work / "pg")}  # fmt: skip
-            before = cpu_seconds(processes)
-            result = asyncio.run(phase(url, int(count), float(qps)))
-            after = cpu_seconds(processes)
-            # CPU per request and process: what 600 QPS would need from 2 cores.
-            result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / int(count), 2) for k in after}
-            result["cpu_ms_per_request"]["total"] = round(sum(result["cpu_ms_per_request"].values()), 2)
-            results[spec] = result
-            print(json.dumps({spec: result}), flush=True)
+            for mode in modes:
+                count, qps = spec.split("@")
+                processes = {"server": [psutil.Process(server.pid)], "llm_stub": [psutil.Process(stub.pid)],
+                             "load_generator": [psutil.Process()], "postgres": postgres_processes(work / "pg")}  # fmt: skip
+                before, answered = cpu_seconds(processes), llm_calls(stub_port)
+                result = asyncio.run(phase(url, int(count), float(qps), mode))
+                after = cpu_seconds(processes)
+                result["llm_calls_per_request"] = round((llm_calls(stub_port) - answered) / int(count), 2)
+                # CPU per request and process: what 600 QPS would need from 2 cores.
+                result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / int(count), 2) for k in after}
+                result["cpu_ms_per_request"]["total"] = round(sum(result["cpu_ms_per_request"].values()), 2)
+                key = spec if modes == ["simple"] else f"{mode}:{spec}"
+                results[key] = result
+                print(json.dumps({key: result}), flush=True)
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(60)

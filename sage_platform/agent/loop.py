@@ -148,7 +148,7 @@ class Agent:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise TeamWithoutMembers(f"sub-agent names must differ: {', '.join(names)}")
-        return [(s, _allowed(offered, s.tools, f"sub-agent {s.name}") if s.tools is not None else {}) for s in specs]
+        return [(s, _allowed(offered, s.tools, f"sub-agent {s.name}")) for s in specs]  # no list: the request's tools
 
     def _extra_servers(self, request: StreamRequest, admin: bool) -> list[McpServerSpec]:
         """``extra_mcp_config``: tool servers for this run only. Connecting to a URL (or starting a program)
