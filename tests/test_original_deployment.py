@@ -65,6 +65,20 @@ def test_every_flag_of_the_deployment_guide_is_accepted() -> None:
     assert refused == []
 
 
+def test_every_variable_of_the_deployment_guide_is_a_setting_or_refused() -> None:
+    from sage_platform.server.preflight import UNSUPPORTED, setting_variables
+
+    section = ORIGINALS.read_text().split("## A.")[1].split("**Routes.**")[0]
+    names = []
+    for cell in re.findall(r"^\| [^|]+ \| `([A-Z_/0-9]+)` \|", section, flags=re.MULTILINE):
+        first, *rest = cell.split("/")
+        base = "_".join(first.split("_")[:2]) + "_"  # SAGE_MYSQL_HOST/PORT: the rest follow SAGE_MYSQL_
+        names += [first, *(base + suffix for suffix in rest)]
+    assert len(names) >= 40 and "SAGE_MYSQL_DATABASE" in names and "MEMORY_ROOT_PATH" in names
+    known = setting_variables()
+    assert [n for n in names if n not in known and n not in UNSUPPORTED] == []
+
+
 def test_original_flags_and_variables_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     environment = {
         "SAGE_WORKSPACE_PATH": "/srv/ws", "SAGE_LOGS_DIR_PATH": "/srv/logs", "SAGE_FORCE_SUMMARY": "true",

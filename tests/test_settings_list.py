@@ -80,7 +80,7 @@ def test_choices_come_from_the_settings_types() -> None:
     parser = build_parser()
     for bad in (
         ["serve", "--memory-type", "global"],
-        ["serve", "--db-type", "mysql"],
+        ["serve", "--db-type", "oracle"],
         ["search", "q", "--retriever", "x"],
     ):
         with pytest.raises(SystemExit) as exit_info:

@@ -93,27 +93,33 @@ class StreamRequest(BaseModel):
     session_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     # The caller's user comes from their key; another user_id is refused unless an admin sends it.
     user_id: str | None = Field(None, min_length=1, max_length=128)
-    memory_type: Literal["session", "user"] | None = None
+    memory_type: Literal["session", "user"] | None = Field(None, description="The scope of recall.")
     # How the agent works: docs/agent-modes.md.
-    agent_id: str | None = Field(None, min_length=1, max_length=48, pattern=NAME_PATTERN)
-    agent_mode: AgentMode | None = None
-    max_loop_count: int | None = Field(None, gt=0)
-    deep_thinking: bool | None = None
-    force_summary: bool = False
-    context_budget_config: ContextBudgetConfig | None = None
-    # What it may use.
-    available_tools: list[str] | None = None
-    available_skills: list[str] | None = None
-    knowledge_bases: list[str] | None = Field(
-        None, validation_alias=AliasChoices("knowledge_bases", "available_knowledge_bases")
+    agent_id: str | None = Field(
+        None, min_length=1, max_length=48, pattern=NAME_PATTERN, description="A defined agent (GET /api/agents)."
     )
-    available_sub_agent_ids: list[str] | None = None
-    custom_sub_agents: list[SubAgentSpec] | None = None
-    extra_mcp_config: dict[str, Any] | None = None
+    agent_mode: AgentMode | None = Field(None, description="simple (default), multi or fibre (plan), team.")
+    max_loop_count: int | None = Field(None, gt=0, description="Model calls per loop (≤ SAGE_AGENT_MAX_LOOP_COUNT).")
+    deep_thinking: bool | None = Field(None, description="Reasoning on (a thinking step if needed) or off.")
+    force_summary: bool = Field(False, description="Summarise all older history.")
+    context_budget_config: ContextBudgetConfig | None = Field(None, description="This request's context shares.")
+    # What it may use.
+    available_tools: list[str] | None = Field(None, description="Tool, MCP server or MCP tool names; default all.")
+    available_skills: list[str] | None = Field(None, description="Skills to use (GET /api/skills).")
+    knowledge_bases: list[str] | None = Field(
+        None,
+        validation_alias=AliasChoices("knowledge_bases", "available_knowledge_bases"),
+        description="Retrievers knowledge_search uses (also spelled available_knowledge_bases).",
+    )
+    available_sub_agent_ids: list[str] | None = Field(None, description="Team members by name (GET /api/agents).")
+    custom_sub_agents: list[SubAgentSpec] | None = Field(None, description="Team members defined inline.")
+    extra_mcp_config: dict[str, Any] | None = Field(
+        None, description="Tool servers for this run only ({mcpServers: {name: spec}}); admins only."
+    )
     # Prompt shaping.
-    system_context: dict[str, Any] | None = None
-    system_prefix: str | None = Field(None, max_length=20_000)
-    llm_model_config: LLMModelConfig | None = None
+    system_context: dict[str, Any] | None = Field(None, description="Facts listed in the system prompt.")
+    system_prefix: str | None = Field(None, max_length=20_000, description="Text put before the system prompt.")
+    llm_model_config: LLMModelConfig | None = Field(None, description="This request's model settings.")
 
     @property
     def mode(self) -> Literal["simple", "multi", "team"]:

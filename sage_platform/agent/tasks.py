@@ -29,6 +29,7 @@ from sage_platform.db import Database
 from sage_platform.identity import DEFAULT_USER
 
 if TYPE_CHECKING:
+    from sage_platform.agent.runs import Run
     from sage_platform.platform import Platform
 
 TERMINAL = ("completed", "failed")
@@ -119,6 +120,32 @@ class TaskStore:
             ).fetchall()
         return [{"task_id": t, "dagster_run_id": r} for t, r in rows]
 
+    def unfinished_for_session(self, session_id: str) -> dict[str, Any] | None:
+        """The task (pending or running) of a session, with its user: where guidance for it goes."""
+        with self.db.pool.connection() as conn:
+            row = conn.execute(
+                """SELECT task_id, user_id FROM agent_tasks WHERE session_id = %s AND status IN ('pending', 'running')
+                   ORDER BY created_at DESC LIMIT 1""",
+                (session_id,),
+            ).fetchone()
+        return {"task_id": row[0], "user_id": row[1]} if row else None
+
+    def guide(self, task_id: str, content: str) -> None:
+        with self.db.pool.connection() as conn:
+            conn.execute("INSERT INTO agent_guidance (task_id, content) VALUES (%s, %s)", (task_id, content))
+
+    def take_guidance(self, task_id: str) -> list[str]:
+        """Guidance not taken yet, oldest first, marked taken in the same statement (no message twice)."""
+        with self.db.pool.connection() as conn:
+            rows = conn.execute(
+                """WITH taken AS (
+                       UPDATE agent_guidance SET taken_at = now() WHERE task_id = %s AND taken_at IS NULL
+                       RETURNING guidance_id, content)
+                   SELECT content FROM taken ORDER BY guidance_id""",
+                (task_id,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def events(self, task_id: str, offset: int = 0) -> list[dict[str, Any]]:
         with self.db.pool.connection() as conn:
             rows = conn.execute(
@@ -162,12 +189,27 @@ async def _run(platform: Platform, tasks: TaskStore, task_id: str, run_id: str) 
             return TaskOutcome("failed", None, 0, f"{type(error).__name__}: {error}")
         seq = 0
         errors: list[str] = []
-        async for batch in run.batches(0):  # a burst of tokens is one insert
-            if not await asyncio.to_thread(tasks.append, task_id, run_id, seq, batch):
-                run.cancel("another run took the task over")
-                return TaskOutcome("failed", None, seq, "another run took the task over")
-            seq += len(batch)
-            errors += [str(message["content"]) for message in batch if message["type"] == "error"]
+        guidance = asyncio.create_task(_relay_guidance(tasks, task_id, run))
+        try:
+            async for batch in run.batches(0):  # a burst of tokens is one insert
+                if not await asyncio.to_thread(tasks.append, task_id, run_id, seq, batch):
+                    run.cancel("another run took the task over")
+                    return TaskOutcome("failed", None, seq, "another run took the task over")
+                seq += len(batch)
+                errors += [str(message["content"]) for message in batch if message["type"] == "error"]
+        finally:
+            guidance.cancel()
         return TaskOutcome("failed" if errors else "completed", None, seq, "; ".join(errors) or None)
     finally:
         await state.close()
+
+
+GUIDANCE_POLL_S = 0.5
+
+
+async def _relay_guidance(tasks: TaskStore, task_id: str, run: Run) -> None:
+    """Guidance posted to the server (another process) reaches this run: the table is polled while it runs."""
+    while not run.done:
+        for text in await asyncio.to_thread(tasks.take_guidance, task_id):
+            run.inject(text)
+        await asyncio.sleep(GUIDANCE_POLL_S)  # written by another process: no event to wait on

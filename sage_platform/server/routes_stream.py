@@ -18,6 +18,7 @@ from sage_platform.agent.profiles import UnknownAgents
 from sage_platform.agent.requests import StreamRequest
 from sage_platform.agent.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
 from sage_platform.agent.skills import UnknownSkills
+from sage_platform.agent.tasks import TaskStore
 from sage_platform.identity import Identity
 from sage_platform.server.deps import Caller, audit, may_read, may_write, state_of
 
@@ -135,11 +136,19 @@ class Guidance(BaseModel):
 async def inject_user_message(request: Request, session_id: str, body: Guidance, identity: Caller) -> dict[str, Any]:
     """The running loop takes the message at its next step, streams it as ``user_input`` and keeps it in the
     session's history. Only the session's own user may guide it."""
-    run = state_of(request).agent.runs.get(session_id)
-    if run is None:
-        raise HTTPException(404, f"session {session_id} has no running stream")
+    sage = state_of(request)
+    text = body.content or body.message or ""
+    run = sage.agent.runs.get(session_id)
+    if run is None:  # a task's run, in a Dagster process: through the database
+        tasks = TaskStore(sage.platform.db)
+        task = await run_in_threadpool(tasks.unfinished_for_session, session_id)
+        if task is None:
+            raise HTTPException(404, f"session {session_id} has no running stream")
+        may_write(identity, task["user_id"], f"running stream in session {session_id}")
+        await run_in_threadpool(tasks.guide, task["task_id"], text)
+        return {"session_id": session_id, "injected": True, "task_id": task["task_id"]}
     may_write(identity, run.user_id, f"running stream in session {session_id}")
-    if not run.inject(body.content or body.message or ""):
+    if not run.inject(text):
         raise HTTPException(409, f"the stream of session {session_id} has just ended; send a new request")
     return {"session_id": session_id, "injected": True}
 

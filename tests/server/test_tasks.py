@@ -140,3 +140,33 @@ def test_sage_task_submit_and_status(settings, capsys: pytest.CaptureFixture[str
     status = json.loads(capsys.readouterr().out)
     assert status["status"] == "pending" and status["user_id"] == "bob"
     assert main(["task", "status", "nope"]) == 1
+
+
+def test_guidance_reaches_a_task_running_in_another_process(
+    llm_env: None, llm: ChatStub, start_server: Callable[..., AgentClient]
+) -> None:
+    server = start_server()
+    body = {"messages": [{"role": "user", "content": "[[hold]] a long task"}], "session_id": "guided-task"}
+    task = server.post("/api/tasks", body).json()
+    config = {"ops": {"run_agent_task": {"config": {"task_id": task["task_id"]}}}}
+    code = ("from dagster import DagsterInstance; from sage_platform.jobs import streaming_agent_job;"
+            "from sage_platform.resources import SageResource;"
+            f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral(),"
+            "resources={'sage': SageResource()})")  # fmt: skip
+    with Child([sys.executable, "-c", code], env=dict(os.environ), name="the task run") as worker:
+        worker.wait_for(llm.holding.is_set, timeout=60, what="the model call")
+        injected = server.post("/api/sessions/guided-task/inject-user-message", {"content": "also say hi"})
+        assert injected.json() == {"session_id": "guided-task", "injected": True, "task_id": task["task_id"]}
+
+        def taken() -> bool:
+            with server.state.platform.db.pool.connection() as conn:
+                row = conn.execute("SELECT taken_at FROM agent_guidance WHERE task_id = %s", (task["task_id"],))
+                return row.fetchone()[0] is not None  # type: ignore[index]
+
+        worker.wait_for(taken, timeout=30, what="the run to take the guidance")
+        llm.release()
+        assert worker.wait(120) == 0
+    events = [json.loads(line) for line in server.get(f"/api/tasks/{task['task_id']}/stream").text.splitlines()]
+    assert [e["content"] for e in events if e["type"] == "user_input"] == ["also say hi"]
+    assert {"role": "user", "content": "also say hi"} in llm.requests[-1]["messages"]
+    assert server.post("/api/sessions/nobody/inject-user-message", {"content": "x"}).status_code == 404
