@@ -37,6 +37,16 @@ def _run_job(task_id: str, raise_on_error: bool = True):  # type: ignore[no-unty
     )  # fmt: skip
 
 
+def _job_process(task_id: str) -> Child:
+    """``streaming_agent_job`` for one task in a process of its own, as Dagster's run launcher starts it."""
+    config = {"ops": {"run_agent_task": {"config": {"task_id": task_id}}}}
+    code = ("from dagster import DagsterInstance; from sage_platform.jobs import streaming_agent_job;"
+            "from sage_platform.resources import SageResource;"
+            f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral(),"
+            "resources={'sage': SageResource()})")  # fmt: skip
+    return Child([sys.executable, "-c", code], env=dict(os.environ), name="the task run")
+
+
 def test_submit_sense_run_and_follow(llm_env: None, start_server: Callable[..., AgentClient]) -> None:
     server = start_server()
     submitted = server.post("/api/tasks", {"messages": [{"role": "user", "content": "summarise the docs"}],
@@ -96,12 +106,7 @@ def test_a_killed_run_retried_completes_once_without_duplicates(
 
     tasks = TaskStore(Database.from_settings(settings))
     task = tasks.submit(StreamRequest(messages=[{"role": "user", "content": "[[hold]] survive a crash"}]))
-    config = {"ops": {"run_agent_task": {"config": {"task_id": task["task_id"]}}}}
-    code = ("from dagster import DagsterInstance; from sage_platform.jobs import streaming_agent_job;"
-            "from sage_platform.resources import SageResource;"
-            f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral(),"
-            "resources={'sage': SageResource()})")  # fmt: skip
-    with Child([sys.executable, "-c", code], env=dict(os.environ), name="the task run") as worker:
+    with _job_process(task["task_id"]) as worker:
         worker.wait_for(llm.holding.is_set, timeout=60, what="the model call")
         worker.wait_for(lambda: len(tasks.events(task["task_id"])) >= 2, timeout=30, what="two stored events")
         worker.kill_group()
@@ -148,12 +153,7 @@ def test_guidance_reaches_a_task_running_in_another_process(
     server = start_server()
     body = {"messages": [{"role": "user", "content": "[[hold]] a long task"}], "session_id": "guided-task"}
     task = server.post("/api/tasks", body).json()
-    config = {"ops": {"run_agent_task": {"config": {"task_id": task["task_id"]}}}}
-    code = ("from dagster import DagsterInstance; from sage_platform.jobs import streaming_agent_job;"
-            "from sage_platform.resources import SageResource;"
-            f"streaming_agent_job.execute_in_process(run_config={config!r}, instance=DagsterInstance.ephemeral(),"
-            "resources={'sage': SageResource()})")  # fmt: skip
-    with Child([sys.executable, "-c", code], env=dict(os.environ), name="the task run") as worker:
+    with _job_process(task["task_id"]) as worker:
         worker.wait_for(llm.holding.is_set, timeout=60, what="the model call")
         injected = server.post("/api/sessions/guided-task/inject-user-message", {"content": "also say hi"})
         assert injected.json() == {"session_id": "guided-task", "injected": True, "task_id": task["task_id"]}
