@@ -181,24 +181,7 @@ class RunContext:
                 if final:
                     self.publish("final_answer", member.name, content=answer, message_id=message_id)
                 return outcome
-            assistant = {"role": "assistant", "content": answer or None, "tool_calls": calls}
-            messages.append(assistant)
-            if record:
-                self.produced.append(assistant)
-            self.publish("tool_call", member.name, tool_calls=calls, message_id=message_id)
-            results = await asyncio.gather(*(self._call(member, call) for call in calls))
-            for call, (ok, result) in zip(calls, results, strict=True):
-                outcome.tool_results.append(ok)
-                tool_message = {"role": "tool", "tool_call_id": call["id"], "content": result}
-                messages.append(tool_message)
-                if record:
-                    self.produced.append(tool_message)
-                self.publish(
-                    "tool_call_result",
-                    member.name,
-                    content={"ok": ok, "name": call["function"]["name"], "result": result},
-                    tool_call_id=call["id"],
-                )
+            outcome.tool_results += await self.call_tools(member, messages, calls, answer, message_id, record=record)
             if step == member.max_calls - 2:  # the next call is the last: it gets no tools
                 outcome.exhausted = True
                 self.publish(
@@ -208,6 +191,36 @@ class RunContext:
                     "(max_loop_count); the last one must answer without tools",
                 )
         return outcome  # not reached: the last call always ends the loop
+
+    async def call_tools(
+        self,
+        member: Member,
+        messages: list[dict[str, Any]],
+        calls: list[dict[str, Any]],
+        text: str = "",
+        message_id: str | None = None,
+        *,
+        record: bool = True,
+    ) -> list[bool]:
+        """Publish the calls, run them at once, publish and append each result; ``ok`` of each."""
+        assistant = {"role": "assistant", "content": text or None, "tool_calls": calls}
+        messages.append(assistant)
+        if record:
+            self.produced.append(assistant)
+        self.publish("tool_call", member.name, tool_calls=calls, message_id=message_id)
+        results = await asyncio.gather(*(self._call(member, call) for call in calls))
+        for call, (ok, result) in zip(calls, results, strict=True):
+            tool_message = {"role": "tool", "tool_call_id": call["id"], "content": result}
+            messages.append(tool_message)
+            if record:
+                self.produced.append(tool_message)
+            self.publish(
+                "tool_call_result",
+                member.name,
+                content={"ok": ok, "name": call["function"]["name"], "result": result},
+                tool_call_id=call["id"],
+            )
+        return [ok for ok, _ in results]
 
     async def _call(self, member: Member, call: dict[str, Any]) -> tuple[bool, str]:
         name = call["function"]["name"]

@@ -23,9 +23,10 @@ from typing import Any
 
 from sage_platform.agent.budget import ContextBudget, check_new_message, plan_context
 from sage_platform.agent.engine import Member, RunContext
-from sage_platform.agent.llm import LLMClients, LLMStreamError, LLMStreamTruncated
+from sage_platform.agent.llm import LLMClients, LLMNotConfigured, LLMStreamError, LLMStreamTruncated
 from sage_platform.agent.messages import stream_end
 from sage_platform.agent.modes import MODES
+from sage_platform.agent.modes.retrieval_only import run_retrieval_only
 from sage_platform.agent.modes.team import team_tools
 from sage_platform.agent.profiles import AgentRegistry, RunningConfig
 from sage_platform.agent.prompting import SUMMARY_PROMPT, system_prompt
@@ -38,8 +39,10 @@ from sage_platform.agent.tools import Tool, ToolContext
 from sage_platform.agent.tracing import span
 from sage_platform.agent.turn_writer import TurnWriter
 from sage_platform.config import Settings
+from sage_platform.generation import Answerer
 from sage_platform.identity import DEFAULT_USER
 from sage_platform.llm_clients import ModelChoice
+from sage_platform.retrieval.types import Hit
 from sage_platform.tokenization import TokenCounter
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class PreparedRun:
     skills: list[Skill] = field(default_factory=list)
     members: list[tuple[SubAgentSpec, dict[str, Tool]]] = field(default_factory=list)
     extra_servers: list[McpServerSpec] = field(default_factory=list)
+    retrieval_only: bool = False  # no model configured: knowledge_search and the extractive answerer
 
     @property
     def user_id(self) -> str:
@@ -95,6 +99,7 @@ class Agent:
         *,
         skills: SkillLibrary | None = None,
         config: RunningConfig | None = None,
+        extractive: Callable[[], Answerer] | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -106,6 +111,7 @@ class Agent:
         self.skills = skills or SkillLibrary(settings.skills_dir)
         self.config = config or RunningConfig()
         self.agents = AgentRegistry(self.config.agents)
+        self.extractive = extractive
 
     def prepare(self, request: StreamRequest, *, admin: bool = False) -> PreparedRun:
         """Everything that can be refused before a stream starts: model, tools, skills, team, message size."""
@@ -115,7 +121,14 @@ class Agent:
         override = request.llm_model_config
         if agent is not None and agent.model and not (override and override.model):
             override = (override or LLMModelConfig()).model_copy(update={"model": agent.model})
-        choice = self.llm.resolve(override, admin=admin)
+        retrieval_only = False
+        try:
+            choice = self.llm.resolve(override, admin=admin)
+        except LLMNotConfigured:
+            if override is not None or self.extractive is None:
+                raise  # a request that names a model but not where it is: say so
+            retrieval_only = True
+            choice = ModelChoice("none", None, None, self.settings.default_llm_max_tokens, 0.0, 1.0)
         everything = self.tools_for()
         offered = _allowed(everything, request.available_tools)
         if agent is not None and agent.tools is not None:
@@ -136,7 +149,13 @@ class Agent:
         check_new_message(sum(m.tokens for m in new), budget)
         max_calls = request.max_loop_count or self.settings.agent_max_steps
         session_id = request.session_id or uuid.uuid4().hex
-        return PreparedRun(request, session_id, choice, offered, new, budget, max_calls, agent, skills, members, extra)
+        prepared = PreparedRun(
+            request, session_id, choice, offered, new, budget, max_calls, agent, skills, members, extra
+        )
+        if retrieval_only:
+            prepared.retrieval_only = True
+            prepared.tools = {"knowledge_search": everything["knowledge_search"]}
+        return prepared
 
     def _members(self, request: StreamRequest, offered: dict[str, Tool]) -> list[tuple[SubAgentSpec, dict[str, Tool]]]:
         specs = [*self.agents.get(request.available_sub_agent_ids or []), *(request.custom_sub_agents or [])]
@@ -183,7 +202,10 @@ class Agent:
                     await asyncio.gather(*(server.start() for server in servers))
                     lead = self._lead(ctx, p, servers)
                     messages = await self._prompt(p)
-                    await MODES[p.request.mode](ctx, lead, messages)
+                    if p.retrieval_only and self.extractive is not None:
+                        await run_retrieval_only(ctx, lead, messages, answer=_first_answer(self.extractive()))
+                    else:
+                        await MODES[p.request.mode](ctx, lead, messages)
         except asyncio.CancelledError:
             status = "interrupted"
             ctx.publish("error", ctx.main_agent, content=f"stream stopped: {run.cancel_reason or 'cancelled'}")
@@ -234,7 +256,7 @@ class Agent:
                 history, sum(m.tokens for m in p.new_messages), self.counter, p.budget, force_summary=force
             )
             summary = plan.summary
-            if plan.to_summarize:
+            if plan.to_summarize and not p.retrieval_only:  # summaries need the model
                 with span("agent.summarize", messages=len(plan.to_summarize)):
                     summary = await self._summarize(p.choice, summary, [m.message for m in plan.to_summarize])
                 await asyncio.to_thread(self.store.set_summary, p.session_id, summary, plan.to_summarize[-1].seq)
@@ -280,6 +302,10 @@ def _allowed(tools: dict[str, Tool], names: list[str] | None, who: str = "the re
         valid = ", ".join(sorted(tools)) or "none"
         raise UnknownTools(f"unknown or unavailable tools for {who}: {', '.join(unknown)} (available: {valid})")
     return {k: t for k, t in tools.items() if any(_matches(t, n) for n in names)}
+
+
+def _first_answer(answerer: Answerer) -> Callable[[str, list[Hit]], str]:
+    return lambda question, hits: answerer.answer_many([question], [hits])[0]
 
 
 def _model(choice: ModelChoice, model: str | None) -> ModelChoice:

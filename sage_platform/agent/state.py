@@ -27,6 +27,7 @@ from sage_platform.tokenization import TokenCounter
 
 if TYPE_CHECKING:
     from sage_platform.agent.memory import AgentMemory
+    from sage_platform.generation.extractive import ExtractiveAnswerer
     from sage_platform.platform import Platform
     from sage_platform.retrieval.types import Retriever
 
@@ -73,6 +74,7 @@ class AgentState:
             RunRegistry(settings.max_active_streams, settings.max_streams_per_user),
             skills=SkillLibrary(settings.skills_dir),
             config=config,
+            extractive=_LazyExtractive(platform).get,
         )
         return cls(
             settings,
@@ -113,6 +115,21 @@ class AgentState:
         await self.mcp.close()
         await self.llm.close()
         await asyncio.to_thread(self.store.close)
+
+
+class _LazyExtractive:
+    """The extractive answerer of retrieval-only runs, built (with the embedder) on first use."""
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._answerer: ExtractiveAnswerer | None = None
+
+    def get(self) -> ExtractiveAnswerer:
+        if self._answerer is None:
+            from sage_platform.generation.extractive import ExtractiveAnswerer
+
+            self._answerer = ExtractiveAnswerer(self._platform.embedder)
+        return self._answerer
 
 
 class _LazyMemory:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sage_platform.db.errors import NO_INDEX, is_missing_table
 from sage_platform.retrieval.types import Hit, Retriever
 
 if TYPE_CHECKING:
@@ -89,7 +90,12 @@ def builtin_tools(
         results: list[dict[str, Any]] = []
 
         def search(name: str) -> list[Hit]:
-            return retriever(name).search(query, k)
+            try:
+                return retriever(name).search(query, k)
+            except Exception as error:
+                if is_missing_table(error):
+                    raise RuntimeError(NO_INDEX) from error
+                raise
 
         for name in ctx.knowledge_bases or (default_retriever,):
             hits = await asyncio.to_thread(search, name)

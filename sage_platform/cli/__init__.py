@@ -244,9 +244,11 @@ def _release_embedded_servers(keep: frozenset[Path]) -> None:
 
 def _explain(error: Exception) -> str | None:
     """One line for the errors a user can act on; ``None`` for bugs, which keep their traceback."""
+    from sage_platform.db.errors import NO_INDEX, is_missing_table
+
     cause = getattr(error, "orig", None) or error  # SQLAlchemy wraps the driver's error
-    if type(cause).__name__ == "UndefinedTable":
-        return "the database has no index yet: run `sage materialize` (or `sage up`) first"
+    if is_missing_table(error):
+        return NO_INDEX
     if type(cause).__name__ == "OperationalError" and type(cause).__module__.startswith("psycopg"):
         return f"cannot use the database: {str(cause).splitlines()[0]}"
     if isinstance(error, (ValueError, FileNotFoundError, RuntimeError, PermissionError)):

@@ -62,3 +62,25 @@ def test_the_page_streams_the_answer_and_folds_tool_calls(server: AgentClient, l
     sessions = server.get("/api/sessions").json()
     assert len(sessions) == 1 and session == f"session {sessions[0]['session_id']}"
     assert sessions[0]["message_count"] == 6  # two questions, a tool call, its result, two answers
+
+
+def test_with_no_llm_the_page_answers_from_the_knowledge_base_and_says_so(
+    start_server, pg_server: str, tmp_path, llm: ChatStub, page: Any
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import indexed_platform, pubmedqa_items
+
+    (tmp_path / "kb").mkdir()
+    platform = indexed_platform(pg_server, tmp_path / "kb", 20)
+    server: AgentClient = start_server(database_url=platform.settings.database_url, default_llm_model_name=None,
+                                       default_llm_api_base_url=None)  # fmt: skip
+    pmid, item = pubmedqa_items(20)[4]
+    page.goto(server.url + "/")
+    page.fill("#question", item["QUESTION"])
+    page.click("#send")
+    page.wait_for_selector(".message.assistant.final")
+    label = page.locator(".mode-label").inner_text()
+    assert label.startswith("Retrieval only: no language model is configured") and "SAGE_DEFAULT_LLM_MODEL_NAME" in label
+    assert f"[{pmid}]" in page.locator(".message.assistant.final").inner_text()
+    assert pmid in page.locator("#citation-list").inner_text()  # the knowledge_search hits, listed
+    assert llm.requests == []
+    platform.db.close()

@@ -92,9 +92,9 @@ def test_llm_timeout_gives_an_error_not_a_hung_connection(start_server) -> None:
     assert "did not answer in time" in messages[0]["content"]
 
 
-def test_unconfigured_llm_is_refused_before_streaming(start_server) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(default_llm_model_name=None)
-    response = server.post_stream("hi")
+def test_a_model_override_with_no_model_anywhere_is_refused_before_streaming(start_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_server(default_llm_model_name=None)  # (with no override at all: retrieval only)
+    response = server.post_stream("hi", llm_model_config={"temperature": 0.5})
     assert response.status_code == 503 and "SAGE_DEFAULT_LLM_MODEL_NAME" in response.json()["detail"]
 
 

@@ -113,10 +113,18 @@ function render(message, texts) {
       if (result.name === "knowledge_search" && result.ok) addCitations(result.result);
       break;
     }
-    case "final_answer":
-      if (!texts.has(message.message_id)) add("assistant", message.content).classList.add("final");
-      else texts.get(message.message_id).classList.add("final");
+    case "final_answer": {
+      const answer = texts.get(message.message_id) || add("assistant", message.content);
+      answer.classList.add("final");
+      if (message.metadata && message.metadata.mode === "retrieval_only") {
+        // No model configured: say plainly that this is retrieved text, and how to get the full agent.
+        const label = document.createElement("div");
+        label.className = "mode-label";
+        label.textContent = `Retrieval only: ${message.metadata.reason}`;
+        answer.before(label);
+      }
       break;
+    }
     case "error": add("error", message.content); break;
     default: break;   // token_usage, stream_end
   }
