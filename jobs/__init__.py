@@ -31,7 +31,16 @@ index_rebuild_job = define_asset_job(
 
 from sage_platform.jobs.agent_tasks import streaming_agent_job  # noqa: E402 (after the asset jobs they sit beside)
 from sage_platform.jobs.backup import backup_job  # noqa: E402
+from sage_platform.jobs.workspace import workspace_retention_job  # noqa: E402
 
-jobs = (rag_job, inbox_job, index_rebuild_job, backup_job, streaming_agent_job)
+jobs = (rag_job, inbox_job, index_rebuild_job, backup_job, streaming_agent_job, workspace_retention_job)
 
-__all__ = ["backup_job", "inbox_job", "index_rebuild_job", "jobs", "rag_job", "streaming_agent_job"]
+__all__ = [
+    "backup_job",
+    "inbox_job",
+    "index_rebuild_job",
+    "jobs",
+    "rag_job",
+    "streaming_agent_job",
+    "workspace_retention_job",
+]

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret of s3_access_key_id.")
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field("auto", description="path for most self-hosted.")
     alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
+    workspace_max_file_bytes: int = Field(20_000_000, gt=0, description="Largest workspace file (upload or write).")
+    workspace_retention_days: int = Field(
+        0, ge=0, description="Workspace files older than this are deleted by a daily schedule; 0 keeps them."
+    )
     # Object storage of the agent's workspace files (the original's RustFS/MinIO settings); checked at start.
     workspace_s3_endpoint: str | None = Field(
         None,

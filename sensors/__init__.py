@@ -11,7 +11,7 @@ from dagster import (
     SensorDefinition,
 )
 
-from sage_platform.jobs import backup_job, index_rebuild_job, rag_job
+from sage_platform.jobs import backup_job, index_rebuild_job, rag_job, workspace_retention_job
 from sage_platform.sensors.agent_tasks import agent_task_sensor
 from sage_platform.sensors.failures import run_failure_alerts
 from sage_platform.sensors.inbox import inbox_sensor
@@ -48,13 +48,24 @@ evaluation_automation = AutomationConditionSensorDefinition(
     description="Answers and the evaluation report follow a changed index (inbox runs, rebuilds).",
 )
 
-schedules: list[ScheduleDefinition] = [nightly_backup, weekly_index_rebuild, daily_evaluation]
+daily_workspace_retention = _schedule(
+    "daily_workspace_retention", workspace_retention_job, "30 2 * * *",
+    "Delete workspace files older than SAGE_WORKSPACE_RETENTION_DAYS (0: keep them).",
+)  # fmt: skip
+
+schedules: list[ScheduleDefinition] = [
+    nightly_backup,
+    weekly_index_rebuild,
+    daily_evaluation,
+    daily_workspace_retention,
+]
 sensors: list[SensorDefinition] = [agent_task_sensor, inbox_sensor, run_failure_alerts, evaluation_automation]
 assert run_failure_alerts.default_status == DefaultSensorStatus.RUNNING
 
 __all__ = [
     "agent_task_sensor",
     "daily_evaluation",
+    "daily_workspace_retention",
     "evaluation_automation",
     "inbox_sensor",
     "nightly_backup",

@@ -48,6 +48,7 @@ LAYERS: list[tuple[str, ...]] = [
         "sage_platform.memory_server",
         "sage_platform.ops",
         "sage_platform.network",
+        "sage_platform.workspace",
     ),  # fmt: skip
     ("sage_platform.server",),
     (

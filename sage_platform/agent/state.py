@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sage_platform.agent.file_tools import file_tools
 from sage_platform.agent.llm import LLMClients
 from sage_platform.agent.loop import Agent
 from sage_platform.agent.profiles import RunningConfig
@@ -24,6 +25,7 @@ from sage_platform.agent.tools import Tool, builtin_tools
 from sage_platform.config import Settings
 from sage_platform.identity import KeyRing
 from sage_platform.tokenization import TokenCounter
+from sage_platform.workspace import WorkspaceFiles, file_store
 
 if TYPE_CHECKING:
     from sage_platform.agent.memory import AgentMemory
@@ -43,6 +45,7 @@ class AgentState:
     mcp: ToolServerRegistry
     keys: KeyRing
     agent: Agent
+    files: WorkspaceFiles
     builtins: dict[str, Tool] = field(default_factory=dict)
     retrievers: dict[str, Retriever] = field(default_factory=dict)
     workspace_problem: str | None = None  # why the workspace's object storage cannot be used, if it cannot
@@ -58,6 +61,8 @@ class AgentState:
         builtins = builtin_tools(
             platform.settings.retriever, lambda name: _retriever(platform, retrievers, name), _LazyMemory(platform).get
         )
+        files = WorkspaceFiles(platform.db, file_store(settings))
+        builtins |= file_tools(lambda: files, max_file_bytes=settings.workspace_max_file_bytes)
         mcp = ToolServerRegistry()
         llm = LLMClients(settings)
 
@@ -84,6 +89,7 @@ class AgentState:
             mcp,
             KeyRing.from_settings(settings, platform.db, audience="api"),
             agent,
+            files,
             builtins,
             retrievers,
         )

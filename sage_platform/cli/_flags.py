@@ -65,6 +65,8 @@ AGENT_SERVER = (
     "preset_running_config_path",
     "skills_dir",
     "reasoning_models",
+    "workspace_max_file_bytes",
+    "workspace_retention_days",
     "workspace_s3_endpoint",
     "workspace_s3_access_key",
     "workspace_s3_secret_key",

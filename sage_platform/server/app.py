@@ -32,10 +32,13 @@ from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, stat
 from sage_platform.server.envelope import ReplyWrapper
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_agents import router as agents_router
+from sage_platform.server.routes_files import router as files_router
 from sage_platform.server.routes_mcp import router as mcp_router
 from sage_platform.server.routes_search import router as search_router
 from sage_platform.server.routes_stream import router as stream_router
 from sage_platform.server.routes_tasks import router as tasks_router
+
+UPLOAD_OVERHEAD = 64 * 1024
 
 
 def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
@@ -57,12 +60,14 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         description="Streaming agent runs with tools (built-in and MCP), session and user memory.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    uploads = {"/api/files": settings.workspace_max_file_bytes + UPLOAD_OVERHEAD}  # multipart around the file
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, path_limits=uploads)
     app.include_router(stream_router, prefix="/api", dependencies=[Depends(caller)])
     app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(caller)])
     app.include_router(tasks_router, prefix="/api/tasks", dependencies=[Depends(caller)])
     app.include_router(search_router, prefix="/api", dependencies=[Depends(caller)])
     app.include_router(agents_router, prefix="/api", dependencies=[Depends(caller)])
+    app.include_router(files_router, prefix="/api/files", dependencies=[Depends(caller)])
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
 
     @app.get("/health", tags=["health"])

@@ -7,21 +7,24 @@ upload cannot slip past the limit.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})  # exact paths with their own limit (file uploads)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope["path"], self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit)
             return
         if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)  # no body to count
@@ -34,10 +37,10 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes and not rejected:
+                if received > limit and not rejected:
                     # A JSON route answers only once it has the whole body: nothing was sent yet.
                     rejected = True
-                    await self._reject(send)
+                    await self._reject(send, limit)
                     return {"type": "http.disconnect"}  # the app stops reading; its answer is dropped
             return message
 
@@ -47,10 +50,9 @@ class BodyLimitMiddleware:
 
         await self.app(scope, limited_receive, guarded_send)
 
-    async def _reject(self, send: Any) -> None:
-        body = json.dumps(
-            {"detail": f"request body is larger than SAGE_MAX_REQUEST_BYTES ({self.max_bytes} bytes)"}
-        ).encode()
+    async def _reject(self, send: Any, limit: int) -> None:
+        setting = "SAGE_MAX_REQUEST_BYTES" if limit == self.max_bytes else "SAGE_WORKSPACE_MAX_FILE_BYTES"
+        body = json.dumps({"detail": f"request body is larger than {setting} ({limit} bytes)"}).encode()
         await send(
             {"type": "http.response.start", "status": 413,
              "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]}

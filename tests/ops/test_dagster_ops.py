@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import pytest
 from dagster import DagsterInstance, build_run_status_sensor_context, job, op
 
 from sage_platform.db import Database
@@ -83,3 +84,31 @@ def test_an_unreachable_webhook_is_recorded_not_raised(settings, db: Database, m
 
     alert = record_failure(db, Settings(), run_id="r1", job_name="rag_job", error="boom", tags={})
     assert alert.new and alert.webhook is not None and alert.webhook.startswith("failed: ")
+
+
+def test_workspace_retention_deletes_only_files_past_the_period(settings, db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sage_platform.config import Settings
+    from sage_platform.jobs import workspace_retention_job
+    from sage_platform.sensors import daily_workspace_retention
+    from sage_platform.workspace import WorkspaceFiles, file_store
+
+    monkeypatch.setenv("SAGE_WORKSPACE_RETENTION_DAYS", "2")
+    files = WorkspaceFiles(db, file_store(Settings()))
+    old = files.add("ada", "s1", "old.txt", b"from last week")
+    new = files.add("ada", "s1", "new.txt", b"from today")
+    with db.pool.connection() as conn:
+        conn.execute("UPDATE workspace_files SET created_at = now() - interval '3 days' WHERE file_id = %s",
+                     (old.file_id,))  # fmt: skip
+    result = workspace_retention_job.execute_in_process(resources={"sage": SageResource()},
+                                                        instance=DagsterInstance.ephemeral())  # fmt: skip
+    assert result.success
+    output = next(
+        e.event_specific_data.metadata for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT" and e.event_specific_data.metadata  # type: ignore[union-attr]
+    )  # fmt: skip
+    assert (output["retention_days"].value, output["deleted_files"].value) == (2, 1)
+    assert [f.name for f in files.listing("ada", "s1")] == ["new.txt"]
+    assert files.read("ada", new.file_id)[1] == b"from today"
+    with pytest.raises(FileNotFoundError):  # the expired file's bytes are gone too
+        file_store(Settings()).get(old.file_id)
+    assert daily_workspace_retention.job_name == "workspace_retention_job"

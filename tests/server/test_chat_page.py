@@ -79,7 +79,9 @@ def test_with_no_llm_the_page_answers_from_the_knowledge_base_and_says_so(
     page.click("#send")
     page.wait_for_selector(".message.assistant.final")
     label = page.locator(".mode-label").inner_text()
-    assert label.startswith("Retrieval only: no language model is configured") and "SAGE_DEFAULT_LLM_MODEL_NAME" in label
+    assert (
+        label.startswith("Retrieval only: no language model is configured") and "SAGE_DEFAULT_LLM_MODEL_NAME" in label
+    )
     assert f"[{pmid}]" in page.locator(".message.assistant.final").inner_text()
     assert pmid in page.locator("#citation-list").inner_text()  # the knowledge_search hits, listed
     assert llm.requests == []

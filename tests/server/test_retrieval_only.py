@@ -23,7 +23,10 @@ def test_no_llm_means_a_cited_retrieval_only_answer(
     assert kinds[:2] == ["tool_call", "tool_call_result"] and kinds[-2:] == ["final_answer", "stream_end"]
     assert set(kinds[2:-2]) == {"assistant_text"}  # streamed word by word
     final = messages[-2]
-    assert final["metadata"]["mode"] == "retrieval_only" and "no language model is configured" in final["metadata"]["reason"]
+    assert (
+        final["metadata"]["mode"] == "retrieval_only"
+        and "no language model is configured" in final["metadata"]["reason"]
+    )
     assert f"[{pmid}]" in final["content"]  # cites the abstract the question was written for
     sentence = final["content"].split(" [")[0].split(". ")[0]
     assert sentence and sentence in " ".join(item["CONTEXTS"])  # its sentences are the document's own
