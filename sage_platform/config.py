@@ -158,6 +158,10 @@ class Settings(BaseSettings):
         None, description="Memory-server tokens: user=TOKEN,user=TOKEN (a bare TOKEN: user default)."
     )
     mcp_no_auth: bool = Field(False, description="Serve the memory server without tokens (loopback only).")
+    mcp_url: str | None = Field(
+        None, description="The memory server `sage memory hook` talks to; default http://mcp_host:mcp_port/mcp."
+    )
+    mcp_token: SecretStr | None = Field(None, description="The token `sage memory hook` sends to the memory server.")
     memory_dedup_seconds: float = Field(300.0, ge=0, description="Same content in a session within it: one memory.")
     memory_max_chars: int = Field(32_000, gt=0, description="Larger memories are rejected with a reason.")
 
@@ -356,6 +360,10 @@ class Settings(BaseSettings):
         if endpoint is None or "://" in endpoint:
             return endpoint
         return f"{'https' if self.workspace_s3_secure else 'http'}://{endpoint}"
+
+    @property
+    def memory_server_url(self) -> str:
+        return self.mcp_url or f"http://{self.mcp_host}:{self.mcp_port}/mcp"
 
     @property
     def tracing_enabled(self) -> bool:

@@ -9,11 +9,10 @@ from typing import Any, TypeVar
 
 import pytest
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from sage_platform.config import Settings
 from sage_platform.memory_server import create_http_app
+from sage_platform.memory_server.hooks import memory_session
 from sage_platform.memory_server.server import MemoryService
 from tests.mcp_tool_server import free_port, uvicorn_thread
 
@@ -35,13 +34,7 @@ def mcp_url(env: dict[str, str], memory: MemoryService, monkeypatch: pytest.Monk
 
 def with_client(url: str, body: Callable[[ClientSession], Awaitable[T]], token: str | None = TOKEN) -> T:
     async def run() -> T:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with (
-            create_mcp_http_client(headers=headers) as http,
-            streamable_http_client(url, http_client=http) as (read, write, *_),
-            ClientSession(read, write) as session,
-        ):
-            await session.initialize()
+        async with memory_session(url, token) as session:
             return await body(session)
 
     return asyncio.run(run())
