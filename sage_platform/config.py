@@ -222,7 +222,7 @@ class Settings(BaseSettings):
     )
     admin_keys: SecretStr | None = Field(None, description="Keys with the admin role, comma-separated (both servers).")
     api_key: SecretStr | None = Field(
-        None, description="The key `sage search` sends to a running agent server whose API needs keys."
+        None, description="The key `sage search` and `sage chat` send to an agent server whose API needs keys."
     )
     key_cache_seconds: float = Field(
         5.0, ge=0, description="How long a key check is cached: a revoked key stops working within it."

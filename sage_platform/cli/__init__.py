@@ -4,11 +4,12 @@ sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one ma
 sage materialize   the whole asset graph once, no UI; non-zero exit on failure
 sage report        the last evaluation
 sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
+sage chat          [--url URL] [--key KEY]: chat with the agent server in the terminal
 sage backup        now | list: verified backups; sage restore BACKUP --target-url URL [--force]
 sage task          submit "question" | status ID: long agent tasks run by Dagster
 sage keys          create --user NAME [--admin] | list | revoke ID: keys of the agent server
 sage mcp           the MCP memory server on 127.0.0.1:17800/mcp (or --stdio); sage mcp token create|list|revoke;
-                   sage memory status|search|clear
+                   sage mcp connect claude|print; sage memory status|search|clear|hook
 sage pipeline run  PATH.py | rag_answers [--env local|dagster|ray]: a dataflow pipeline
 sage doctor        checks Python, database, pgvector, embedder and LLM settings
 """
@@ -143,7 +144,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sage_platform.cli import keys, memory, ops, pipeline, search
+    from sage_platform.cli import chat, keys, memory, ops, pipeline, search
 
     parser = argparse.ArgumentParser(
         prog="sage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     search.add_command(commands)
     pipeline.add_command(commands)
+    chat.add_command(commands)
 
     index = commands.add_parser("index", help="index versions: status, rebuild (zero downtime), rollback")
     index_actions = index.add_subparsers(dest="action", required=True, metavar="ACTION")
