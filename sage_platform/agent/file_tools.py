@@ -1,4 +1,4 @@
-"""The agent's file tools over the session's workspace: list, read, write (a new version each time).
+"""The agent's file tools over the session's workspace: list, read, write (a new version each time), search.
 
 Files are named by the ids and names the workspace lists for the caller's own user and session; there
 is no path to give, so nothing outside the workspace can be reached. PDF and HTML are read by the
@@ -15,28 +15,17 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from sage_platform.agent.tools import Tool, ToolContext
-from sage_platform.workspace import FileRecord, WorkspaceFiles
+from sage_platform.agent.tools import Tool, ToolContext, hit_citation
+from sage_platform.workspace import FileRecord, SessionIndex, WorkspaceFiles
+from sage_platform.workspace.text import extract_text
 
 READ_CHARS = 20_000
 MAX_READ_CHARS = 100_000
-SUFFIX_OF = {"application/pdf": ".pdf", "text/html": ".html", "text/markdown": ".md", "application/json": ".json"}
 
 
-def extract_text(record: FileRecord, data: bytes) -> str:
-    """The file's text: decoded, or parsed (PDF, HTML) in the isolated parser worker."""
-    if record.content_type in ("application/pdf", "text/html"):
-        from sage_platform.ingest.isolation import ParserProcess
-
-        with ParserProcess() as parser:
-            result = parser.parse(f"file{SUFFIX_OF[record.content_type]}", data)
-        return "\n\n".join(d.text for d in result.documents)
-    if record.content_type.startswith("text/") or record.content_type == "application/json":
-        return data.decode("utf-8", errors="replace")
-    raise ValueError(f"{record.name} is {record.content_type}: not a text, PDF or HTML file")
-
-
-def file_tools(files: Callable[[], WorkspaceFiles], *, max_file_bytes: int) -> dict[str, Tool]:
+def file_tools(
+    files: Callable[[], WorkspaceFiles], index: Callable[[], SessionIndex], *, max_file_bytes: int
+) -> dict[str, Tool]:
     def find(args: dict[str, Any], ctx: ToolContext) -> FileRecord:
         workspace = files()
         if args.get("file_id"):
@@ -65,6 +54,11 @@ def file_tools(files: Callable[[], WorkspaceFiles], *, max_file_bytes: int) -> d
         record = await asyncio.to_thread(files().add, ctx.user_id, ctx.session_id, str(args.get("name", "")), data)
         return {k: v for k, v in record.public().items() if k != "sha256"}
 
+    async def search_files(args: dict[str, Any], ctx: ToolContext) -> Any:
+        query, k = str(args.get("query", "")), max(1, min(int(args.get("k", 5)), 20))
+        hits = await asyncio.to_thread(index().search, ctx.user_id, ctx.session_id, query, k)
+        return {"query": query, "hits": [hit_citation(h) for h in hits]}
+
     def schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
         return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
@@ -79,4 +73,8 @@ def file_tools(files: Callable[[], WorkspaceFiles], *, max_file_bytes: int) -> d
         "write_file": Tool("write_file", "Write a text file into this session's workspace; an existing name gets "
                            "a new version.", schema({"name": {"type": "string"}, "content": {"type": "string"}},
                                                     ["name", "content"]), write_file),
+        "search_files": Tool("search_files", "Search the text of this session's files (indexed on first use). "
+                             "Returns passages with the file's name.", schema(
+                                 {"query": {"type": "string"}, "k": {"type": "integer", "minimum": 1, "maximum": 20}},
+                                 ["query"]), search_files),
     }  # fmt: skip

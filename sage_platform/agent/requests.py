@@ -139,7 +139,8 @@ class StreamRequest(BaseModel):
     def _known_retrievers(cls, value: list[str] | None) -> list[str] | None:
         from sage_platform.filters import check_retriever_name
 
-        return [check_retriever_name(name) for name in value] if value is not None else None
+        # "files": the session's own workspace files, chunked and embedded on first search.
+        return [n if n == "files" else check_retriever_name(n) for n in value] if value is not None else None
 
 
 class McpServerSpec(BaseModel):

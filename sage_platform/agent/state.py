@@ -25,7 +25,7 @@ from sage_platform.agent.tools import Tool, builtin_tools
 from sage_platform.config import Settings
 from sage_platform.identity import KeyRing
 from sage_platform.tokenization import TokenCounter
-from sage_platform.workspace import WorkspaceFiles, file_store
+from sage_platform.workspace import SessionIndex, WorkspaceFiles, file_store
 
 if TYPE_CHECKING:
     from sage_platform.agent.memory import AgentMemory
@@ -58,11 +58,15 @@ class AgentState:
         platform = platform or Platform(settings)
         store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
         retrievers: dict[str, Retriever] = {}
-        builtins = builtin_tools(
-            platform.settings.retriever, lambda name: _retriever(platform, retrievers, name), _LazyMemory(platform).get
-        )
         files = WorkspaceFiles(platform.db, file_store(settings))
-        builtins |= file_tools(lambda: files, max_file_bytes=settings.workspace_max_file_bytes)
+        index = _LazyIndex(platform, files)
+        builtins = builtin_tools(
+            platform.settings.retriever,
+            lambda name: _retriever(platform, retrievers, name),
+            _LazyMemory(platform).get,
+            lambda user, session, query, k: index.get().search(user, session, query, k),
+        )
+        builtins |= file_tools(lambda: files, index.get, max_file_bytes=settings.workspace_max_file_bytes)
         mcp = ToolServerRegistry()
         llm = LLMClients(settings)
 
@@ -121,6 +125,21 @@ class AgentState:
         await self.mcp.close()
         await self.llm.close()
         await asyncio.to_thread(self.store.close)
+
+
+class _LazyIndex:
+    """The per-session file index, built (with the splitter and embedder) on first use."""
+
+    def __init__(self, platform: Platform, files: WorkspaceFiles) -> None:
+        self._platform = platform
+        self._files = files
+        self._index: SessionIndex | None = None
+
+    def get(self) -> SessionIndex:
+        if self._index is None:
+            self._index = SessionIndex(self._platform.db, self._files, self._platform.splitter,
+                                       self._platform.embedder)  # fmt: skip
+        return self._index
 
 
 class _LazyExtractive:

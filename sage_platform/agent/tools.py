@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from sage_platform.agent.memory import AgentMemory
 
 
+SESSION_FILES = "files"  # the knowledge base of the session's workspace files
+
+
 @dataclass(frozen=True)
 class ToolContext:
     user_id: str
@@ -71,13 +74,16 @@ async def run_tool(
     return True, text
 
 
-def _hit_citation(hit: Hit) -> dict[str, Any]:
+def hit_citation(hit: Hit) -> dict[str, Any]:
     return {"chunk_id": hit.chunk_id, "doc_id": hit.doc_id, "score": round(hit.score, 4), "text": hit.text,
             "source": hit.metadata.get("source"), "title": hit.metadata.get("title")}  # fmt: skip
 
 
 def builtin_tools(
-    default_retriever: str, retriever: Callable[[str], Retriever], memory: Callable[[], AgentMemory]
+    default_retriever: str,
+    retriever: Callable[[str], Retriever],
+    memory: Callable[[], AgentMemory],
+    session_files: Callable[[str, str, str, int], list[Hit]] | None = None,
 ) -> dict[str, Tool]:
     """``knowledge_search`` over the platform's retrievers, ``remember`` and ``recall`` over agent memory.
 
@@ -98,8 +104,11 @@ def builtin_tools(
                 raise
 
         for name in ctx.knowledge_bases or (default_retriever,):
-            hits = await asyncio.to_thread(search, name)
-            results.extend({"knowledge_base": name, **_hit_citation(h)} for h in hits)
+            if name == SESSION_FILES and session_files is not None:  # the session's own files
+                hits = await asyncio.to_thread(session_files, ctx.user_id, ctx.session_id, query, k)
+            else:
+                hits = await asyncio.to_thread(search, name)
+            results.extend({"knowledge_base": name, **hit_citation(h)} for h in hits)
         return {"query": query, "hits": results}
 
     async def remember(args: dict[str, Any], ctx: ToolContext) -> Any:

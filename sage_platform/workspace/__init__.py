@@ -7,6 +7,7 @@ Usage::
 """
 
 from sage_platform.workspace.files import FileRecord, WorkspaceFiles, clean_name
+from sage_platform.workspace.index import SessionIndex
 from sage_platform.workspace.sniff import sniff
 from sage_platform.workspace.store import FileStore, FileStoreError, LocalFileStore, S3FileStore, file_store
 
@@ -16,6 +17,7 @@ __all__ = [
     "FileStoreError",
     "LocalFileStore",
     "S3FileStore",
+    "SessionIndex",
     "WorkspaceFiles",
     "clean_name",
     "file_store",

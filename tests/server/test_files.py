@@ -127,3 +127,27 @@ def test_files_round_trip_on_s3(start_server: Callable[..., AgentClient], endpoi
     assert len(keys) == 2 and all(k.startswith("workspace/") and len(k) == len("workspace/") + 32 for k in keys)
     assert not (tmp_path / "data" / "workspace_files").exists()  # nothing kept locally
     assert server.get("/health").json()["workspace_storage"] == "ok"
+
+
+def test_a_sessions_files_are_a_knowledge_base(start_server: Callable[..., AgentClient], tmp_path: Path) -> None:
+    from tests.conftest import pubmedqa_items
+
+    server = start_server(**KEYS, data_dir=tmp_path / "data")
+    alice, _ = users(server)
+    items = pubmedqa_items(6)
+    for pmid, item in items:
+        assert upload(alice, "kb", f"{pmid}.txt", "\n\n".join(item["CONTEXTS"]).encode()).status_code == 201
+    assert upload(alice, "kb", "logo.png", b"\x89PNG\r\n\x1a\n" + bytes(64)).status_code == 201  # skipped, no crash
+    pmid, item = items[3]
+    search = json.dumps({"query": item["QUESTION"], "k": 3})
+    [found] = results(alice.stream(f"[[tool:search_files {search}]] find it", session_id="kb"))
+    hits = json.loads(found["result"])["hits"]
+    assert found["ok"] and hits[0]["doc_id"] == f"{pmid}.txt (v1)"  # the abstract the question was written for
+    [through_kb] = results(alice.stream(f"[[tool:knowledge_search {search}]] find it", session_id="kb",
+                                        knowledge_bases=["files"]))  # fmt: skip
+    assert json.loads(through_kb["result"])["hits"][0]["doc_id"] == f"{pmid}.txt (v1)"
+    [elsewhere] = results(alice.stream(f"[[tool:search_files {search}]] find it", session_id="other"))
+    assert json.loads(elsewhere["result"])["hits"] == []  # another session's knowledge base is its own
+    with server.state.platform.db.pool.connection() as conn:
+        errors = conn.execute("SELECT name, index_error FROM workspace_files WHERE index_error IS NOT NULL").fetchall()
+    assert errors == [("logo.png", "ValueError: image/png is not text")]
