@@ -278,6 +278,16 @@ class SessionStore:
         with self._connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def rename(self, session_id: str, title: str) -> None:
+        with self._connect(begin=True) as conn:
+            conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(title=title[:200]))
+
+    def delete(self, session_id: str) -> None:
+        """The session, its messages and its runs' streams, in one transaction."""
+        with self._connect(begin=True) as conn:
+            for table in (runs, messages, sessions):
+                conn.execute(table.delete().where(table.c.session_id == session_id))
+
     def session_owner(self, session_id: str) -> str | None:
         """The user a session belongs to; None when there is no such session."""
         with self._connect() as conn:

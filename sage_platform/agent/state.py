@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ class AgentState:
     keys: KeyRing
     agent: Agent
     files: WorkspaceFiles
+    memory: Callable[[], AgentMemory]  # the one memory store, built on first use
     builtins: dict[str, Tool] = field(default_factory=dict)
     retrievers: dict[str, Retriever] = field(default_factory=dict)
     workspace_problem: str | None = None  # why the workspace's object storage cannot be used, if it cannot
@@ -60,10 +62,11 @@ class AgentState:
         retrievers: dict[str, Retriever] = {}
         files = WorkspaceFiles(platform.db, file_store(settings))
         index = _LazyIndex(platform, files)
+        memory = _LazyMemory(platform)
         builtins = builtin_tools(
             platform.settings.retriever,
             lambda name: _retriever(platform, retrievers, name),
-            _LazyMemory(platform).get,
+            memory.get,
             lambda user, session, query, k: index.get().search(user, session, query, k),
         )
         builtins |= file_tools(lambda: files, index.get, max_file_bytes=settings.workspace_max_file_bytes)
@@ -94,6 +97,7 @@ class AgentState:
             KeyRing.from_settings(settings, platform.db, audience="api"),
             agent,
             files,
+            memory.get,
             builtins,
             retrievers,
         )

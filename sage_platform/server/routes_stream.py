@@ -169,6 +169,53 @@ async def sessions(
     return [{**r, "running": r["session_id"] in sage.agent.runs.active} for r in rows]
 
 
+class SessionChange(BaseModel):
+    title: str = Field(..., min_length=1, max_length=200)
+
+
+@router.patch("/sessions/{session_id}", summary="Rename a session")
+async def rename_session(request: Request, session_id: str, body: SessionChange, identity: Caller) -> dict[str, Any]:
+    sage = state_of(request)
+    owner = await run_in_threadpool(sage.store.session_owner, session_id)
+    if owner is None:
+        raise HTTPException(404, f"no session {session_id}")
+    may_write(identity, owner, f"session {session_id}")
+    await run_in_threadpool(sage.store.rename, session_id, body.title)
+    return {"session_id": session_id, "title": body.title}
+
+
+@router.delete("/sessions/{session_id}", summary="Delete a session, its history and its runs")
+async def delete_session(request: Request, session_id: str, identity: Caller) -> dict[str, Any]:
+    sage = state_of(request)
+    owner = await run_in_threadpool(sage.store.session_owner, session_id)
+    if owner is None:
+        raise HTTPException(404, f"no session {session_id}")
+    may_write(identity, owner, f"session {session_id}")
+    if session_id in sage.agent.runs.active:
+        raise HTTPException(409, f"session {session_id} has a running stream; stop it first")
+    await run_in_threadpool(sage.store.delete, session_id)
+    return {"deleted": session_id}
+
+
+@router.get("/me", summary="Who the caller is, and what this server has")
+async def me(request: Request, identity: Caller) -> dict[str, Any]:
+    settings = state_of(request).settings
+    return {"user_id": identity.user_id, "admin": identity.admin, "llm": settings.llm_configured,
+            "tracing": settings.tracing_enabled,
+            "dagster_url": f"http://{settings.dagster_host}:{settings.dagster_port}"}  # fmt: skip
+
+
+@router.get("/memories", summary="Your memories (agent facts and coding-agent turns) nearest to a query")
+async def memories(
+    request: Request,
+    identity: Caller,
+    q: str = Query(..., min_length=1, max_length=2000),
+    limit: int = Query(10, ge=1, le=50),
+) -> list[dict[str, Any]]:
+    memory = state_of(request).memory
+    return await run_in_threadpool(lambda: memory().recall(identity.user_id, "", q, k=limit, memory_type="user"))
+
+
 @router.get("/sessions/{session_id}/messages", summary="A session's history (OpenAI shape)")
 async def session_messages(request: Request, session_id: str, identity: Caller) -> dict[str, Any]:
     sage = state_of(request)

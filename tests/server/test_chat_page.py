@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,3 +88,95 @@ def test_with_no_llm_the_page_answers_from_the_knowledge_base_and_says_so(
     assert pmid in page.locator("#citation-list").inner_text()  # the knowledge_search hits, listed
     assert llm.requests == []
     platform.db.close()
+
+
+SCREENSHOTS = os.environ.get("SAGE_TEST_SCREENSHOTS")  # read at import: the env fixture clears SAGE_*
+
+
+def _ask(page: Any, text: str, finals: int) -> None:
+    page.fill("#question", text)
+    page.click("#send")
+    page.wait_for_function(f"document.querySelectorAll('.message.assistant.final').length === {finals}")
+    page.wait_for_function("!document.querySelector('#send').disabled")
+
+
+def test_the_console_switches_sessions_files_and_stops_runs(
+    server: AgentClient, llm: ChatStub, page: Any, tmp_path: Any
+) -> None:
+    page.goto(server.url + "/")
+    _ask(page, "first session question", 1)
+    first = page.locator("#session").inner_text().removeprefix("session ")
+    page.click("#new-session")
+    _ask(page, "second session question", 1)
+    second = page.locator("#session").inner_text().removeprefix("session ")
+    page.wait_for_function("document.querySelectorAll('#session-list li').length === 2")
+
+    page.click(f"li[data-session='{first}'] .session-open")  # resume the first: its history comes back
+    page.wait_for_function(f"document.querySelector('#session').textContent === 'session {first}'")
+    assert "first session question" in page.locator("#log").inner_text()
+    assert "second session question" not in page.locator("#log").inner_text()
+    page.once("dialog", lambda dialog: dialog.accept("Renamed first"))
+    page.click(f"li[data-session='{first}'] button[title^='rename']")
+    page.wait_for_function("document.querySelector('#session-list').textContent.includes('Renamed first')")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("tea, bread, apples\n")
+    page.set_input_files("#upload", str(notes))
+    page.wait_for_selector("#file-list li")
+    assert "notes.txt v1 (19 bytes)" in page.locator("#file-list").inner_text()
+    with page.expect_download() as download:
+        page.click("#file-list button[title='download notes.txt']")
+    assert download.value.suggested_filename == "notes.txt"
+    assert Path(download.value.path()).read_bytes() == b"tea, bread, apples\n"
+    page.click("#file-list button[title='delete notes.txt']")
+    page.wait_for_function("document.querySelectorAll('#file-list li').length === 0")
+
+    page.fill("#question", "[[hold]] a long answer")
+    page.click("#send")
+    assert llm.holding.wait(15)
+    page.keyboard.press("Escape")  # the keyboard stops a run
+    page.wait_for_selector(".message.error")
+    assert "stream stopped" in page.locator(".message.error").last.inner_text()
+    llm.release()
+
+    page.click(f"li[data-session='{second}'] button[title^='delete']")
+    page.wait_for_function("document.querySelectorAll('#session-list li').length === 1")
+    assert [s["session_id"] for s in server.get("/api/sessions").json()] == [first]
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    if SCREENSHOTS:
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.screenshot(path=f"{SCREENSHOTS}/console.png")
+
+
+def test_only_admins_get_the_tool_server_panel(start_server, mcp_url: str, page: Any) -> None:  # type: ignore[no-untyped-def]
+    server: AgentClient = start_server(api_keys="alice=key-alice", admin_keys="key-root")
+    page.goto(server.url + "/")
+    page.fill("#api-key", "key-alice")
+    page.dispatch_event("#api-key", "change")
+    page.click("[data-panel='tools-panel']")
+    page.wait_for_selector("#tools-forbidden:not([hidden])")
+    assert page.locator("#tools-forbidden").inner_text().startswith("403: tool servers are managed by admins")
+    assert page.locator("#tools-admin").is_hidden()
+
+    page.fill("#api-key", "key-root")
+    page.dispatch_event("#api-key", "change")
+    page.wait_for_function("document.querySelector('#tools-forbidden').hidden")  # the panel follows the key
+    page.click("[data-panel='tools-panel']")
+    page.fill("#server-name", "calc")
+    page.fill("#server-url", mcp_url)
+    page.click("#add-server button")
+    page.wait_for_function("document.querySelector('#server-list').textContent.includes('calc: connected (4 tools)')")
+    page.click("#server-list button[title='toggle calc']")
+    page.wait_for_function("document.querySelector('#server-list').textContent.includes('calc: disabled')")
+
+
+def test_the_memory_view_finds_the_users_memories(server: AgentClient, page: Any) -> None:
+    page.goto(server.url + "/")
+    _ask(page, '[[tool:remember {"text": "Ada prefers green tea in the morning"}]] remember this', 1)
+    page.click("[data-panel='memory-panel']")
+    page.fill("#memory-query", "what does Ada drink?")
+    page.click("#memory-search button")
+    page.wait_for_selector("#memory-list li")
+    assert "Ada prefers green tea in the morning" in page.locator("#memory-list li").first.inner_text()

@@ -62,6 +62,11 @@ async function ask(text) {
   sendButton.disabled = true; stopButton.disabled = false;
   const body = { messages: [{ role: "user", content: text }] };
   if (sessionId) body.session_id = sessionId;
+  const mode = document.getElementById("mode");
+  const model = document.getElementById("model");
+  if (mode && mode.value !== "simple") body.agent_mode = mode.value;
+  if (mode && mode.value === "team") body.custom_sub_agents = TEAM;
+  if (model && model.value.trim()) body.llm_model_config = { model: model.value.trim() };
   try {
     const response = await fetch("/api/stream", {
       method: "POST", headers: headers(), body: JSON.stringify(body), signal: controller.signal,
@@ -91,6 +96,23 @@ async function ask(text) {
     if (error.name !== "AbortError") add("error", String(error));
   } finally {
     sendButton.disabled = false; stopButton.disabled = true; controller = null;
+    if (typeof window.onRunEnd === "function") window.onRunEnd();
+  }
+}
+
+const TEAM = [
+  { name: "researcher", description: "Looks things up in the knowledge base." },
+  { name: "writer", description: "Writes the answer from what was found." },
+];
+
+// Open an existing session: its history in the log, later questions go to it.
+function openSession(id, history) {
+  sessionId = id; sessionStorage.setItem("sage-session", id); showSession();
+  log.replaceChildren(); citationList.replaceChildren(); document.getElementById("citations").hidden = true;
+  for (const message of history) {
+    if ((message.role === "user" || message.role === "assistant") && message.content) {
+      add(message.role, message.content).classList.toggle("final", message.role === "assistant");
+    }
   }
 }
 
@@ -140,10 +162,14 @@ form.addEventListener("submit", (event) => {
 question.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
 });
+document.addEventListener("keydown", (event) => {   // Escape stops the running answer, wherever the focus is
+  if (event.key === "Escape" && controller) stopButton.click();
+});
 stopButton.addEventListener("click", async () => {
   if (sessionId) await fetch(`/api/sessions/${sessionId}/interrupt`, { method: "POST", headers: headers() });
 });
 document.getElementById("new-session").addEventListener("click", () => {
   sessionId = null; sessionStorage.removeItem("sage-session"); showSession();
   log.replaceChildren(); citationList.replaceChildren(); document.getElementById("citations").hidden = true;
+  if (typeof window.onRunEnd === "function") window.onRunEnd();
 });
