@@ -120,6 +120,16 @@ class TaskStore:
             ).fetchall()
         return [{"task_id": t, "dagster_run_id": r} for t, r in rows]
 
+    def runs_of_sessions(self, session_ids: list[str]) -> dict[str, str]:
+        """Each session's latest task run in Dagster (sessions with no task are left out)."""
+        with self.db.pool.connection() as conn:
+            rows = conn.execute(
+                """SELECT DISTINCT ON (session_id) session_id, dagster_run_id FROM agent_tasks
+                   WHERE session_id = ANY(%s) AND dagster_run_id IS NOT NULL ORDER BY session_id, created_at DESC""",
+                (session_ids,),
+            ).fetchall()
+        return {session: run for session, run in rows}
+
     def unfinished_for_session(self, session_id: str) -> dict[str, Any] | None:
         """The task (pending or running) of a session, with its user: where guidance for it goes."""
         with self.db.pool.connection() as conn:

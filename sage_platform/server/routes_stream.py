@@ -166,7 +166,10 @@ async def sessions(
     elif user_id != identity.user_id:
         audit.info("admin %s listed the sessions of %s", identity.user_id, user_id or "every user")
     rows = await run_in_threadpool(sage.store.list_sessions, user_id, limit)
-    return [{**r, "running": r["session_id"] in sage.agent.runs.active} for r in rows]
+    tasks = TaskStore(sage.platform.db)
+    runs = await run_in_threadpool(tasks.runs_of_sessions, [r["session_id"] for r in rows])
+    return [{**r, "running": r["session_id"] in sage.agent.runs.active, "dagster_run_id": runs.get(r["session_id"])}
+            for r in rows]  # fmt: skip
 
 
 class SessionChange(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,41 @@ def test_the_memory_view_finds_the_users_memories(server: AgentClient, page: Any
     page.click("#memory-search button")
     page.wait_for_selector("#memory-list li")
     assert "Ada prefers green tea in the morning" in page.locator("#memory-list li").first.inner_text()
+
+
+def test_plans_show_and_task_sessions_link_to_their_dagster_run(
+    server: AgentClient, llm: ChatStub, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from dagster import DagsterInstance
+
+    from sage_platform.jobs import streaming_agent_job
+    from sage_platform.resources import SageResource
+
+    page.goto(server.url + "/")
+    page.select_option("#mode", "multi")  # the mode selector reaches the request
+    plan = json.dumps({"analysis": "two parts", "steps": ["look it up", "sum it up"]})
+    _ask(page, f"[[plan {plan}]] plan this", 1)
+    assert page.locator("details.plan summary").inner_text() == "📋 plan: two parts"
+    assert page.locator("details.stage summary").all_inner_texts() == ["✓ step 1 completed", "✓ step 2 completed"]
+
+    monkeypatch.setenv("SAGE_DEFAULT_LLM_MODEL_NAME", "stub-model")
+    monkeypatch.setenv("SAGE_DEFAULT_LLM_API_BASE_URL", llm.url)
+    task = server.post("/api/tasks", {"messages": [{"role": "user", "content": "a task"}], "session_id": "tasked"})
+    results: list[Any] = []
+
+    def run_job() -> None:  # in a thread of its own: Playwright's loop runs in this one
+        results.append(streaming_agent_job.execute_in_process(
+            run_config={"ops": {"run_agent_task": {"config": {"task_id": task.json()["task_id"]}}}},
+            instance=DagsterInstance.ephemeral(), resources={"sage": SageResource()},
+        ))  # fmt: skip
+
+    worker = threading.Thread(target=run_job)
+    worker.start()
+    worker.join(120)
+    [result] = results
+    page.reload()
+    link = page.locator("li[data-session='tasked'] a.dagster-run")
+    link.wait_for()
+    assert link.get_attribute("href") == f"http://127.0.0.1:3000/runs/{result.run_id}"

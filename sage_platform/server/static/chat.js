@@ -119,7 +119,11 @@ function openSession(id, history) {
 function render(message, texts) {
   switch (message.type) {
     case "assistant_text": {
-      if (!texts.has(message.message_id)) texts.set(message.message_id, add("assistant", ""));
+      if (!texts.has(message.message_id)) {
+        const node = add("assistant", "");
+        if (message.agent_name && message.agent_name !== "sage") node.dataset.agent = message.agent_name;
+        texts.set(message.message_id, node);
+      }
       texts.get(message.message_id).textContent += message.content;
       break;
     }
@@ -147,6 +151,20 @@ function render(message, texts) {
       }
       break;
     }
+    case "task_analysis": {
+      const plan = message.content || {};
+      const steps = (plan.steps || []).map((step) => `${step.index}. ${step.description}`).join("\n");
+      toolBlock(`📋 plan: ${plan.analysis || ""}`, steps, "plan").open = true;
+      break;
+    }
+    case "stage_summary": {
+      const stage = message.content || {};
+      const label = stage.step ? `step ${stage.step} ${stage.status}` : `${stage.agent} reported`;
+      toolBlock(`${stage.status === "failed" ? "✗" : "✓"} ${label}`, stage.summary || "", "stage");
+      break;
+    }
+    case "user_input": add("user", message.content); break;
+    case "loop_break": add("reasoning", message.content); break;
     case "error": add("error", message.content); break;
     default: break;   // token_usage, stream_end
   }

@@ -44,6 +44,12 @@ async function loadSessions() {
       loadSessions();
     });
     item.append(open, rename, remove);
+    if (row.dagster_run_id && me.dagster_url) {   // a task's session: its run in Dagster
+      const run = document.createElement("a");
+      run.className = "dagster-run"; run.textContent = "run"; run.target = "_blank"; run.rel = "noopener";
+      run.href = `${me.dagster_url}/runs/${row.dagster_run_id}`; run.title = `the Dagster run of session ${row.session_id}`;
+      item.appendChild(run);
+    }
     sessionList.appendChild(item);
   }
 }
