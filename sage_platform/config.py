@@ -231,6 +231,9 @@ class Settings(BaseSettings):
     allowed_origins: str = Field("", description="Extra browser origins allowed to POST/PUT/DELETE (comma-separated).")
     enable_trace: bool = Field(False, description="Export OpenTelemetry traces (OTLP over HTTP).")
     trace_jaeger_url: str | None = Field(None, description="OTLP endpoint, e.g. http://127.0.0.1:4318.")
+    trace_ui_url: str | None = Field(
+        None, description="Trace viewer (Jaeger UI, e.g. http://127.0.0.1:16686): the console links runs to it."
+    )
     max_request_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413.")
     agent_max_steps: int = Field(8, gt=0, description="Model calls per agent run (per plan step, per sub-agent).")
     agent_max_loop_count: int = Field(50, gt=0, description="The most a request's max_loop_count may ask for.")

@@ -36,7 +36,7 @@ from sage_platform.agent.session_store import FinishedRun, SessionStore, StoredM
 from sage_platform.agent.skills import Skill, SkillLibrary, read_skill_file_tool
 from sage_platform.agent.tool_servers import McpServer
 from sage_platform.agent.tools import Tool, ToolContext
-from sage_platform.agent.tracing import span
+from sage_platform.agent.tracing import current_trace_id, span
 from sage_platform.agent.turn_writer import TurnWriter
 from sage_platform.config import Settings
 from sage_platform.generation import Answerer
@@ -194,11 +194,13 @@ class Agent:
             run, sid, self.llm, self.settings, deep_thinking=p.request.deep_thinking, main_agent=p.agent_name
         )
         status = "completed"
+        trace_id: str | None = None
         deadline = asyncio.timeout(self.settings.run_timeout_s)
         servers = [McpServer(spec) for spec in p.extra_servers]
         try:
             async with deadline:
                 with span("agent.run", session_id=sid, user_id=p.user_id, mode=p.request.mode):
+                    trace_id = current_trace_id()
                     await asyncio.gather(*(server.start() for server in servers))
                     lead = self._lead(ctx, p, servers)
                     messages = await self._prompt(p)
@@ -223,10 +225,10 @@ class Agent:
             if ctx.usage.prompt_tokens or ctx.usage.completion_tokens:
                 ctx.publish("token_usage", ctx.main_agent, content=ctx.usage.as_dict())
             # stream_end goes out only once the turn is durably saved, and says whether it was.
-            saved = await self._save(run, p, ctx.produced, status)
+            saved = await self._save(run, p, ctx.produced, status, trace_id)
             if not saved:
                 ctx.publish("error", ctx.main_agent, content="this turn could not be saved; it is not in the history")
-            run.publish(stream_end(sid, len(run.events), saved=saved))
+            run.publish(stream_end(sid, len(run.events), saved=saved, trace_id=trace_id))
 
     def _lead(self, ctx: RunContext, p: PreparedRun, servers: list[McpServer]) -> Member:
         context = ToolContext(
@@ -271,12 +273,14 @@ class Agent:
             choice, [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
         )
 
-    async def _save(self, run: Run, p: PreparedRun, produced: list[dict[str, Any]], status: str) -> bool:
+    async def _save(
+        self, run: Run, p: PreparedRun, produced: list[dict[str, Any]], status: str, trace_id: str | None = None
+    ) -> bool:
         """Save the turn (and the run's stream, stream_end included); True once it is committed."""
         new = [*p.new_messages, *(StoredMessage(m, self.counter.count_message(m)) for m in produced)]
         title = next((m.message.get("content") for m in p.new_messages if m.message.get("role") == "user"), "")
         # The stored stream ends with the stream_end that will be published after this save.
-        events = [*run.events, stream_end(p.session_id, len(run.events), saved=True)]
+        events = [*run.events, stream_end(p.session_id, len(run.events), saved=True, trace_id=trace_id)]
         finished = FinishedRun(run.run_id, status, events, run.started_at)
         save = self.writer.save(Turn(p.session_id, p.user_id, new, finished, str(title or "")))
         try:

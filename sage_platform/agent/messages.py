@@ -77,9 +77,13 @@ def stream_message(
     }
 
 
-def stream_end(session_id: str, total_stream_count: int, *, saved: bool = True) -> dict[str, Any]:
-    """The last message of every stream; ``saved`` says whether the turn is in the session's history."""
-    return {"type": "stream_end", "session_id": session_id, "total_stream_count": total_stream_count, "saved": saved}
+def stream_end(
+    session_id: str, total_stream_count: int, *, saved: bool = True, trace_id: str | None = None
+) -> dict[str, Any]:
+    """The last message of every stream; ``saved`` says whether the turn is in the session's history, and
+    ``trace_id`` (when tracing is on) names the run's trace."""
+    end = {"type": "stream_end", "session_id": session_id, "total_stream_count": total_stream_count, "saved": saved}
+    return end | {"trace_id": trace_id} if trace_id else end
 
 
 def encode(message: dict[str, Any]) -> bytes:

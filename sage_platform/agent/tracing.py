@@ -49,3 +49,13 @@ def span(name: str, **attributes: Any) -> Iterator[None]:
         return
     with _tracer.start_as_current_span(name, attributes={k: str(v) for k, v in attributes.items()}):
         yield
+
+
+def current_trace_id() -> str | None:
+    """The trace id of the current span as 32 hex digits; None when tracing is off."""
+    if _tracer is None:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else None

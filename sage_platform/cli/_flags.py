@@ -80,6 +80,7 @@ AGENT_SERVER = (
     "tool_timeout",
     "run_timeout_s",
     "trace_jaeger_url",
+    "trace_ui_url",
     "enable_trace",
     "no_auth",
 )

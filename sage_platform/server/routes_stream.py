@@ -204,7 +204,7 @@ async def delete_session(request: Request, session_id: str, identity: Caller) ->
 async def me(request: Request, identity: Caller) -> dict[str, Any]:
     settings = state_of(request).settings
     return {"user_id": identity.user_id, "admin": identity.admin, "llm": settings.llm_configured,
-            "tracing": settings.tracing_enabled,
+            "tracing": settings.tracing_enabled, "trace_ui_url": settings.trace_ui_url,
             "dagster_url": f"http://{settings.dagster_host}:{settings.dagster_port}"}  # fmt: skip
 
 

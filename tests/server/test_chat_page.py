@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +221,27 @@ def test_plans_show_and_task_sessions_link_to_their_dagster_run(
     link = page.locator("li[data-session='tasked'] a.dagster-run")
     link.wait_for()
     assert link.get_attribute("href") == f"http://127.0.0.1:3000/runs/{result.run_id}"
+
+
+def test_with_tracing_each_answer_links_to_its_trace(start_server, page: Any) -> None:  # type: ignore[no-untyped-def]
+    from tests._http import serve
+
+    class Receiver(BaseHTTPRequestHandler):  # an OTLP endpoint that takes the spans
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with serve(Receiver) as otlp:
+        server: AgentClient = start_server(trace_jaeger_url=otlp, trace_ui_url="http://jaeger.example:16686/")
+        page.goto(server.url + "/")
+        _ask(page, "traced question", 1)
+        link = page.locator("a.trace-link")
+        link.wait_for()
+        stored = server.get(f"/api/stream/resume/{page.locator('#session').inner_text().removeprefix('session ')}")
+        trace_id = [json.loads(line) for line in stored.text.splitlines()][-1]["trace_id"]
+        assert link.get_attribute("href") == f"http://jaeger.example:16686/trace/{trace_id}"

@@ -31,7 +31,8 @@ def test_spans_are_exported_to_the_otlp_endpoint(start_server: Callable[..., Age
 
     with serve(Receiver) as url:
         server = start_server(trace_jaeger_url=url)
-        server.stream('[[tool:recall {"query": "x"}]] hi', user_id="u")
+        messages = server.stream('[[tool:recall {"query": "x"}]] hi', user_id="u")
+        trace_id = messages[-1]["trace_id"]  # the run's trace, named in its stream_end
         from opentelemetry import trace
 
         trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
@@ -39,6 +40,7 @@ def test_spans_are_exported_to_the_otlp_endpoint(start_server: Callable[..., Age
     body = b"".join(received)
     for name in (b"agent.run", b"llm.stream", b"tool.call", b"sage-agent-server"):
         assert name in body
+    assert len(trace_id) == 32 and bytes.fromhex(trace_id) in body  # the exported spans carry that id
 
 
 def test_tracing_off_loads_no_sdk_and_no_exporter() -> None:

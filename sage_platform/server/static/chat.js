@@ -165,8 +165,18 @@ function render(message, texts) {
     }
     case "user_input": add("user", message.content); break;
     case "loop_break": add("reasoning", message.content); break;
+    case "stream_end": {
+      const ui = window.traceUiUrl && window.traceUiUrl();
+      if (message.trace_id && ui) {   // tracing is on: this run's trace, in the trace viewer
+        const link = document.createElement("a");
+        link.className = "trace-link"; link.textContent = "trace"; link.target = "_blank"; link.rel = "noopener";
+        link.href = `${ui.replace(/\/$/, "")}/trace/${message.trace_id}`;
+        log.appendChild(link);
+      }
+      break;
+    }
     case "error": add("error", message.content); break;
-    default: break;   // token_usage, stream_end
+    default: break;   // token_usage
   }
 }
 

@@ -160,5 +160,6 @@ async function start() {
 }
 
 window.onRunEnd = () => { loadSessions(); loadFiles(); };
+window.traceUiUrl = () => (me.tracing ? me.trace_ui_url : null);
 apiKey.addEventListener("change", start);
 start();
