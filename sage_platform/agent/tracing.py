@@ -18,15 +18,19 @@ from typing import Any
 from sage_platform.config import Settings
 
 _tracer: Any = None
+_provider: Any = None
 
 
 def configure_tracing(settings: Settings) -> bool:
-    """Set up the OTLP exporter when ``--enable_trace`` or ``--trace_jaeger_url`` is given."""
-    global _tracer
+    """Set up the OTLP exporter when ``--enable_trace`` or ``--trace_jaeger_url`` is given.
+
+    The provider is this module's own, not OpenTelemetry's global one (which can be set once per process):
+    configured again, as a second server in one process does, spans go to the new endpoint."""
+    global _tracer, _provider
+    flush_tracing(shutdown=True)
     if not settings.tracing_enabled:
         _tracer = None
         return False
-    from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -37,9 +41,19 @@ def configure_tracing(settings: Settings) -> bool:
         endpoint += "/v1/traces"
     provider = TracerProvider(resource=Resource.create({"service.name": "sage-agent-server"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    trace.set_tracer_provider(provider)
-    _tracer = trace.get_tracer("sage_platform.agent")
+    _provider, _tracer = provider, provider.get_tracer("sage_platform.agent")
     return True
+
+
+def flush_tracing(*, shutdown: bool = False) -> None:
+    """Send the spans still buffered (at shutdown, so none are lost); ``shutdown`` also stops the exporter."""
+    global _provider, _tracer
+    if _provider is None:
+        return
+    _provider.force_flush()
+    if shutdown:
+        _provider.shutdown()
+        _provider = _tracer = None
 
 
 @contextlib.contextmanager

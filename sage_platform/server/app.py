@@ -53,6 +53,9 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
             yield
         finally:
             await app.state.sage.close()
+            from sage_platform.agent.tracing import flush_tracing
+
+            flush_tracing()  # the last runs' spans leave before the process does
 
     app = FastAPI(
         title="Sage agent server",
