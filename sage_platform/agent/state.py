@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sage_platform.agent.file_tools import file_tools
 from sage_platform.agent.llm import LLMClients
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from sage_platform.retrieval.types import Retriever
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,8 +62,8 @@ class AgentState:
         store = SessionStore.from_settings(settings, platform.db.url if settings.db_type == "postgres" else None)
         retrievers: dict[str, Retriever] = {}
         files = WorkspaceFiles(platform.db, file_store(settings))
-        index = _LazyIndex(platform, files)
-        memory = _LazyMemory(platform)
+        index = _Lazy(lambda: SessionIndex(platform.db, files, platform.splitter, platform.embedder))
+        memory = _Lazy(lambda: _memory(platform))
         builtins = builtin_tools(
             platform.settings.retriever,
             lambda name: _retriever(platform, retrievers, name),
@@ -86,7 +87,7 @@ class AgentState:
             RunRegistry(settings.max_active_streams, settings.max_streams_per_user),
             skills=SkillLibrary(settings.skills_dir),
             config=config,
-            extractive=_LazyExtractive(platform).get,
+            extractive=_Lazy(lambda: _extractive(platform)).get,
         )
         return cls(
             settings,
@@ -131,52 +132,30 @@ class AgentState:
         await asyncio.to_thread(self.store.close)
 
 
-class _LazyIndex:
-    """The per-session file index, built (with the splitter and embedder) on first use."""
+class _Lazy(Generic[T]):
+    """A part built on first use (the embedder loads only when a tool needs it), then kept."""
 
-    def __init__(self, platform: Platform, files: WorkspaceFiles) -> None:
-        self._platform = platform
-        self._files = files
-        self._index: SessionIndex | None = None
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
 
-    def get(self) -> SessionIndex:
-        if self._index is None:
-            self._index = SessionIndex(self._platform.db, self._files, self._platform.splitter,
-                                       self._platform.embedder)  # fmt: skip
-        return self._index
+    def get(self) -> T:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
 
 
-class _LazyExtractive:
-    """The extractive answerer of retrieval-only runs, built (with the embedder) on first use."""
+def _memory(platform: Platform) -> AgentMemory:
+    from sage_platform.agent.memory import AgentMemory
+    from sage_platform.memory_store import MemoryStore
 
-    def __init__(self, platform: Platform) -> None:
-        self._platform = platform
-        self._answerer: ExtractiveAnswerer | None = None
-
-    def get(self) -> ExtractiveAnswerer:
-        if self._answerer is None:
-            from sage_platform.generation.extractive import ExtractiveAnswerer
-
-            self._answerer = ExtractiveAnswerer(self._platform.embedder)
-        return self._answerer
+    return AgentMemory(MemoryStore.for_settings(platform.settings, platform.db, platform.embedder), platform.embedder)
 
 
-class _LazyMemory:
-    """Agent memory built on first use: the embedder loads only if remember/recall is called."""
+def _extractive(platform: Platform) -> ExtractiveAnswerer:
+    from sage_platform.generation.extractive import ExtractiveAnswerer
 
-    def __init__(self, platform: Platform) -> None:
-        self._platform = platform
-        self._memory: AgentMemory | None = None
-
-    def get(self) -> AgentMemory:
-        if self._memory is None:
-            from sage_platform.agent.memory import AgentMemory
-            from sage_platform.memory_store import MemoryStore
-
-            platform = self._platform
-            store = MemoryStore.for_settings(platform.settings, platform.db, platform.embedder)
-            self._memory = AgentMemory(store, platform.embedder)
-        return self._memory
+    return ExtractiveAnswerer(platform.embedder)
 
 
 def _retriever(platform: Platform, cache: dict[str, Retriever], name: str) -> Retriever:
