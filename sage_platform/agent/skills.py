@@ -65,6 +65,7 @@ def load_skill(folder: Path) -> Skill:
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")
         if p.is_file()
+        and not p.is_symlink()  # a link could point out of the skill folder
         and p.name != "SKILL.md"
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )[:MAX_FILES]

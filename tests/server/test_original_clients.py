@@ -103,6 +103,7 @@ def test_skills_are_listed_selected_and_their_files_read_by_name_only(
     (skill / "scripts" / "collect.py").write_text("print('changes')\n")
     (skill / ".secret").write_text("hidden")
     (tmp_path / "skills" / "outside.txt").write_text("not a skill file")  # what ../outside.txt would reach
+    (skill / "link.md").symlink_to(tmp_path / "skills" / "outside.txt")  # a link out of the folder: not a file of it
     server = start_server(skills_dir=tmp_path / "skills")
     server.post("/api/mcp/add", {"name": "calc", "url": mcp_url})
     assert server.get("/api/skills").json() == [{
