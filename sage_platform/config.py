@@ -11,22 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sage_platform._settings.agent_server import AgentServerSettings
+from sage_platform._settings.memory_server import MemoryServerSettings
+from sage_platform._settings.operations import OperationsSettings
 from sage_platform.filters import RETRIEVERS
 from sage_platform.package_files import SAMPLE_CORPUS_DIR, SAMPLE_EVAL_SET
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
-def _also(name: str, *original: str) -> AliasChoices:
-    """``SAGE_<NAME>`` and the original server's other spellings of the same variable."""
-    return AliasChoices(f"SAGE_{name.upper()}", *original)
-
-
-class Settings(BaseSettings):
-    """Every knob of the platform. Environment variables carry the ``SAGE_`` prefix."""
+class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, BaseSettings):
+    """Every knob of the platform. Environment variables carry the ``SAGE_`` prefix. The servers' and
+    operations' settings are declared beside their parts (``sage_platform._settings``)."""
 
     model_config = SettingsConfigDict(env_prefix="SAGE_", extra="ignore", validate_default=True, populate_by_name=True)
 
@@ -106,144 +105,6 @@ class Settings(BaseSettings):
     )
     default_llm_timeout: float = Field(60.0, gt=0, description="Seconds an LLM call may take.")
     default_llm_max_retries: int = Field(2, ge=0, description="Retries of 429/5xx LLM answers, with backoff.")
-
-    # Operations: backups and alerts.
-    backup_dir: Path | None = Field(None, description="Where backups go; defaults to data_dir/backups.")
-    backup_compression: int = Field(1, ge=0, le=9, description="pg_dump gzip level: vectors barely compress.")
-    backup_keep_daily: int = Field(7, ge=0, description="Daily backups kept (the newest of each day).")
-    backup_keep_weekly: int = Field(4, ge=0, description="Weekly backups kept (the newest of each ISO week).")
-    s3_bucket: str | None = Field(None, description="Keep backups in this S3-compatible bucket, not backup_dir.")
-    s3_prefix: str = Field("sage/backups/", description="Key prefix of the backups in the bucket.")
-    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, Ceph RGW…); AWS if unset.")
-    s3_region: str | None = Field(None, description="Bucket region; boto3's default when unset.")
-    s3_access_key_id: SecretStr | None = Field(None, description="With the secret; boto3's own chain when unset.")
-    s3_secret_access_key: SecretStr | None = Field(None, description="Secret of s3_access_key_id.")
-    s3_addressing_style: Literal["auto", "path", "virtual"] = Field("auto", description="path for most self-hosted.")
-    alert_webhook_url: str | None = Field(None, description="Run failures are POSTed here as JSON.")
-    workspace_max_file_bytes: int = Field(20_000_000, gt=0, description="Largest workspace file (upload or write).")
-    workspace_retention_days: int = Field(
-        0, ge=0, description="Workspace files older than this are deleted by a daily schedule; 0 keeps them."
-    )
-    # Object storage of the agent's workspace files (the original's RustFS/MinIO settings); checked at start.
-    workspace_s3_endpoint: str | None = Field(
-        None,
-        description="S3-compatible endpoint of workspace files (host:port or URL).",
-        validation_alias=_also("workspace_s3_endpoint", "SAGE_S3_ENDPOINT", "SAGE_MINIO_ENDPOINT"),
-    )
-    workspace_s3_access_key: SecretStr | None = Field(
-        None,
-        description="Access key of workspace_s3_endpoint.",
-        validation_alias=_also("workspace_s3_access_key", "SAGE_S3_ACCESS_KEY", "SAGE_MINIO_ACCESS_KEY"),
-    )
-    workspace_s3_secret_key: SecretStr | None = Field(
-        None,
-        description="Secret key of workspace_s3_endpoint.",
-        validation_alias=_also("workspace_s3_secret_key", "SAGE_S3_SECRET_KEY", "SAGE_MINIO_SECRET_KEY"),
-    )
-    workspace_s3_bucket: str | None = Field(
-        None,
-        description="Bucket of workspace files.",
-        validation_alias=_also("workspace_s3_bucket", "SAGE_S3_BUCKET_NAME", "SAGE_MINIO_BUCKET_NAME"),
-    )
-    workspace_s3_secure: bool = Field(
-        False,
-        description="HTTPS to workspace_s3_endpoint when it gives no scheme.",
-        validation_alias=_also("workspace_s3_secure", "SAGE_S3_SECURE", "SAGE_MINIO_SECURE"),
-    )
-
-    # The MCP memory server (sage mcp).
-    mcp_host: str = Field("127.0.0.1", description="Memory server address; loopback unless asked otherwise.")
-    mcp_port: int = Field(17800, gt=0, lt=65536, description="Memory server port (path /mcp).")
-    mcp_tokens: SecretStr | None = Field(
-        None, description="Memory-server tokens: user=TOKEN,user=TOKEN (a bare TOKEN: user default)."
-    )
-    mcp_no_auth: bool = Field(False, description="Serve the memory server without tokens (loopback only).")
-    mcp_url: str | None = Field(
-        None, description="The memory server `sage memory hook` talks to; default http://mcp_host:mcp_port/mcp."
-    )
-    mcp_token: SecretStr | None = Field(None, description="The token `sage memory hook` sends to the memory server.")
-    memory_dedup_seconds: float = Field(300.0, ge=0, description="Same content in a session within it: one memory.")
-    memory_max_chars: int = Field(32_000, gt=0, description="Larger memories are rejected with a reason.")
-
-    # The streaming agent server (sage serve).
-    host: str = Field("127.0.0.1", description="Agent server address; loopback unless asked otherwise.")
-    port: int = Field(8080, gt=0, lt=65536, description="Agent server port.")
-    workspace: Path | None = Field(
-        None,
-        description="Agent working folder; defaults to data_dir/workspace.",
-        validation_alias=_also("workspace", "SAGE_WORKSPACE_PATH"),
-    )
-    logs_dir: Path | None = Field(
-        None,
-        description="Server logs; defaults to data_dir/logs.",
-        validation_alias=_also("logs_dir", "SAGE_LOGS_DIR_PATH"),
-    )
-    max_model_len: int = Field(
-        8192,
-        gt=256,
-        description="Context window the prompt must fit, in tokens.",
-        validation_alias=_also("max_model_len", "SAGE_DEFAULT_LLM_MAX_MODEL_LEN"),
-    )
-    force_summary: bool = Field(False, description="Always summarise older history (a request may ask it too).")
-    context_history_ratio: float = Field(0.2, gt=0, lt=1, description="Share of the window for older history.")
-    context_active_ratio: float = Field(0.3, gt=0, lt=1, description="Share for the recent turns.")
-    context_max_new_message_ratio: float = Field(0.5, gt=0, lt=1, description="Share for the new message.")
-    context_recent_turns: int = Field(3, ge=0, description="Turns always kept whole, newest first.")
-    memory_type: Literal["session", "user"] = Field("session", description="Recall per session or per user.")
-    db_type: Literal["postgres", "file", "memory", "mysql"] = Field(
-        "postgres", description="Where sessions are stored (mysql: with the mysql_* settings)."
-    )
-    db_path: Path | None = Field(None, description="db_type file: the folder of the sessions file; default data_dir.")
-    mysql_host: str = Field("127.0.0.1", description="db_type mysql: server address.")
-    mysql_port: int = Field(3306, gt=0, lt=65536, description="db_type mysql: server port.")
-    mysql_user: str = Field("root", description="db_type mysql: user.")
-    mysql_password: SecretStr | None = Field(None, description="db_type mysql: password.")
-    mysql_database: str = Field("sage", description="db_type mysql: database.")
-    session_database_url: str | None = Field(
-        None, description="Any SQLAlchemy URL (e.g. mysql+pymysql://) for sessions instead of the platform database."
-    )
-    mcp_config_path: Path | None = Field(
-        None, description="MCP servers preloaded at start (mcp_setting.json); read only when set, never from the cwd."
-    )
-    preset_running_config_path: Path | None = Field(
-        None, description="agent_setting.json: system_context, workflows and sub-agents; read only when set."
-    )
-    skills_dir: Path | None = Field(None, description="Skills, one folder with a SKILL.md each (available_skills).")
-    reasoning_models: str = Field(
-        "deepseek-reasoner,*-r1*,o1*,o3*,o4*,qwq*,*thinking*,gpt-5*",
-        description="Models that reason on their own (patterns); deep_thinking adds a thinking step for others.",
-    )
-    mcp_stdio_commands: str = Field(
-        "", description="Commands a stdio MCP server registered over the API may run (comma-separated); empty: none."
-    )
-    no_auth: bool = Field(False, description="Serve /api without bearer keys even when keys exist (loopback only).")
-    api_keys: SecretStr | None = Field(
-        None, description="Bearer keys for /api: user=KEY,user=KEY (a bare KEY: user default)."
-    )
-    admin_keys: SecretStr | None = Field(None, description="Keys with the admin role, comma-separated (both servers).")
-    api_key: SecretStr | None = Field(
-        None, description="The key `sage search` and `sage chat` send to an agent server whose API needs keys."
-    )
-    key_cache_seconds: float = Field(
-        5.0, ge=0, description="How long a key check is cached: a revoked key stops working within it."
-    )
-    allowed_hosts: str = Field("", description="Extra Host names served without keys (besides loopback and the bind).")
-    allowed_origins: str = Field("", description="Extra browser origins allowed to POST/PUT/DELETE (comma-separated).")
-    enable_trace: bool = Field(False, description="Export OpenTelemetry traces (OTLP over HTTP).")
-    trace_jaeger_url: str | None = Field(None, description="OTLP endpoint, e.g. http://127.0.0.1:4318.")
-    trace_ui_url: str | None = Field(
-        None, description="Trace viewer (Jaeger UI, e.g. http://127.0.0.1:16686): the console links runs to it."
-    )
-    max_request_bytes: int = Field(1_000_000, gt=0, description="Larger request bodies get 413.")
-    agent_max_steps: int = Field(8, gt=0, description="Model calls per agent run (per plan step, per sub-agent).")
-    agent_max_loop_count: int = Field(50, gt=0, description="The most a request's max_loop_count may ask for.")
-    max_active_streams: int = Field(
-        256, gt=0, description="Runs at once; more get 503 with Retry-After instead of queueing into timeouts."
-    )
-    tool_timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take.")
-    tool_result_max_chars: int = Field(50_000, gt=0, description="Longer tool results are cut, with a note.")
-    run_timeout_s: float = Field(600.0, gt=0, description="Deadline of one agent run, from start to stream_end.")
-    max_streams_per_user: int = Field(16, gt=0, description="Runs at once for one user; more get 429.")
 
     max_concurrent_runs: int = Field(4, gt=0, description="Runs the Dagster daemon launches at once.")
     pool_limits: str = Field(

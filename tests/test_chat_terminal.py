@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests._children import Child
+from tests._http import healthy
 from tests.chat_stub import ChatStub, chat_stub
 from tests.mcp_tool_server import free_port
 
@@ -98,16 +98,8 @@ def served(env: dict[str, str], llm: ChatStub) -> Iterator[str]:
                   "SAGE_DEFAULT_LLM_API_BASE_URL": llm.url, "SAGE_DEFAULT_LLM_MAX_RETRIES": "0"}  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with Child([sys.executable, "-m", "sage_platform.cli", "serve"], env=server_env, name="sage serve") as server:
-        server.wait_for(lambda: _healthy(url), timeout=120, what="/health")
+        server.wait_for(lambda: healthy(url), timeout=120, what="/health")
         yield url
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def test_sage_chat_in_a_terminal(served: str, llm: ChatStub, env: dict[str, str], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ its client. The turn (new messages and the whole stream) is saved in one transac
 Usage::
 
     agent = Agent(settings, llm, store, tools_for=..., counter=TokenCounter.local())
-    run = agent.start(agent.prepare(StreamRequest(messages=[{"role": "user", "content": "Hi"}])))
+    run = await agent.start(agent.prepare(StreamRequest(messages=[{"role": "user", "content": "Hi"}])))
 """
 
 from __future__ import annotations
@@ -185,8 +185,10 @@ class Agent:
                 raise RequestRefused(f"stdio command {spec.command!r} is not in SAGE_MCP_STDIO_COMMANDS")
         return specs
 
-    def start(self, prepared: PreparedRun) -> Run:
-        return self.runs.start(prepared.session_id, lambda run: self._run(run, prepared), user_id=prepared.user_id)
+    async def start(self, prepared: PreparedRun) -> Run:
+        return await self.runs.start(
+            prepared.session_id, lambda run: self._run(run, prepared), user_id=prepared.user_id
+        )
 
     async def _run(self, run: Run, p: PreparedRun) -> None:
         sid = p.session_id
@@ -228,7 +230,7 @@ class Agent:
             saved = await self._save(run, p, ctx.produced, status, trace_id)
             if not saved:
                 ctx.publish("error", ctx.main_agent, content="this turn could not be saved; it is not in the history")
-            run.publish(stream_end(sid, len(run.events), saved=saved, trace_id=trace_id))
+            run.end_with(stream_end(sid, len(run.events), saved=saved, trace_id=trace_id))
 
     def _lead(self, ctx: RunContext, p: PreparedRun, servers: list[McpServer]) -> Member:
         context = ToolContext(

@@ -6,7 +6,7 @@ client that went away), so an interrupted session never hangs the next request.
 
 Usage::
 
-    run = runs.start(session_id, lambda run: agent_loop(run))
+    run = await runs.start(session_id, lambda run: agent_loop(run))
     async for message in run.follow(0):
         ...
 """
@@ -14,11 +14,17 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sage_platform.agent.messages import new_id
+
+if TYPE_CHECKING:
+    from sage_platform.agent.coordination import StreamCoordinator
+
+logger = logging.getLogger(__name__)
 
 
 class SessionBusy(RuntimeError):
@@ -43,6 +49,10 @@ class Run:
         self.done = False
         self.cancel_reason: str | None = None
         self.task: asyncio.Task[None] | None = None
+        self.final: dict[str, Any] | None = None  # stream_end: published once the session is free again
+        self.watched = False  # another process follows, interrupts or guides it: tell it when the run ends
+        self.mirror: asyncio.Task[None] | None = None  # copies the stream for a follower in another process
+        self.closing = False
         self._changed = asyncio.Event()
         self._injected: list[str] = []
 
@@ -63,15 +73,23 @@ class Run:
 
     def publish(self, message: dict[str, Any]) -> None:
         self.events.append(message)
-        self._wake()
+        self.wake()
+
+    def end_with(self, message: dict[str, Any]) -> None:
+        """The last message: its followers get it after the run has let go of the session, so a client
+        that sends its next request on seeing it never finds the session still busy."""
+        self.final = message
 
     def finish(self) -> None:
         self.done = True
-        self._wake()
+        self.wake()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+
+    async def wait_change(self) -> None:
+        await self._changed.wait()
 
     async def follow(self, start: int = 0) -> AsyncIterator[dict[str, Any]]:
         async for batch in self.batches(start):
@@ -100,42 +118,69 @@ class Run:
 
 
 class RunRegistry:
-    def __init__(self, max_active: int = 256, max_per_user: int = 16) -> None:
+    """This process's runs. With a ``coordinator`` (the server's), a session's lease and its user's quota
+    are held in the database, so they hold across every process serving the same sessions."""
+
+    def __init__(
+        self, max_active: int = 256, max_per_user: int = 16, coordinator: StreamCoordinator | None = None
+    ) -> None:
         self.active: dict[str, Run] = {}
         self.max_active = max_active
         self.max_per_user = max_per_user
         self.per_user: dict[str, int] = {}
+        self.coordinator = coordinator
 
-    def start(
+    async def start(
         self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]], *, user_id: str = "default"
     ) -> Run:
         if len(self.active) >= self.max_active:
             raise ServerBusy(f"{len(self.active)} streams are running, the most this server takes; retry shortly")
         if session_id in self.active:
             raise SessionBusy(f"session {session_id} already has a running stream; interrupt it or resume it")
-        if self.per_user.get(user_id, 0) >= self.max_per_user:
+        if self.coordinator is None and self.per_user.get(user_id, 0) >= self.max_per_user:
             raise QuotaExceeded(
                 f"user {user_id} already runs {self.max_per_user} streams, the most one user may "
                 "(SAGE_MAX_STREAMS_PER_USER); wait for one to end"
             )
         run = Run(session_id, user_id)
-        self.active[session_id] = run
+        self.active[session_id] = run  # taken here first: a second local request is refused without a query
         self.per_user[user_id] = self.per_user.get(user_id, 0) + 1
+        try:
+            if self.coordinator is not None:
+                await self.coordinator.acquire(run, self.max_per_user)
+        except BaseException:
+            self._forget(run)
+            raise
 
         async def runner() -> None:
             try:
                 await body(run)
             finally:
-                self.active.pop(session_id, None)
-                left = self.per_user.get(user_id, 1) - 1
-                if left:
-                    self.per_user[user_id] = left
-                else:
-                    self.per_user.pop(user_id, None)
+                if run.final is not None:
+                    run.events.append(run.final)  # followers see it only after the release below
+                if self.coordinator is not None:
+                    await asyncio.shield(self._release(run))
+                self._forget(run)
                 run.finish()
 
         run.task = asyncio.create_task(runner(), name=f"agent-{session_id}")
         return run
+
+    async def _release(self, run: Run) -> None:
+        assert self.coordinator is not None
+        try:
+            await self.coordinator.release(run)
+        except Exception:  # the lease expires on its own; the run itself is saved
+            logger.exception("could not release the lease of session %s", run.session_id)
+
+    def _forget(self, run: Run) -> None:
+        if self.active.get(run.session_id) is run:
+            del self.active[run.session_id]
+        left = self.per_user.get(run.user_id, 1) - 1
+        if left:
+            self.per_user[run.user_id] = left
+        else:
+            self.per_user.pop(run.user_id, None)
 
     def get(self, session_id: str) -> Run | None:
         return self.active.get(session_id)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from sage_platform.agent.coordination import StreamCoordinator
 from sage_platform.agent.file_tools import file_tools
 from sage_platform.agent.llm import LLMClients
 from sage_platform.agent.loop import Agent
@@ -54,8 +55,11 @@ class AgentState:
     workspace_problem: str | None = None  # why the workspace's object storage cannot be used, if it cannot
 
     @classmethod
-    def create(cls, settings: Settings, platform: Platform | None = None) -> AgentState:
-        """``platform``: one already built in this process (its database and embedder are reused)."""
+    def create(
+        cls, settings: Settings, platform: Platform | None = None, *, successor_of: str | None = None
+    ) -> AgentState:
+        """``platform``: one already built in this process (its database and embedder are reused);
+        ``successor_of``: an agent task's name, whose earlier attempts' session leases this one takes over."""
         from sage_platform.platform import Platform
 
         platform = platform or Platform(settings)
@@ -84,7 +88,13 @@ class AgentState:
             store,
             tools,
             TokenCounter.local(),
-            RunRegistry(settings.max_active_streams, settings.max_streams_per_user),
+            RunRegistry(
+                settings.max_active_streams,
+                settings.max_streams_per_user,
+                StreamCoordinator(
+                    platform.db.url, lease_seconds=settings.stream_lease_seconds, successor_of=successor_of
+                ),
+            ),
             skills=SkillLibrary(settings.skills_dir),
             config=config,
             extractive=_Lazy(lambda: _extractive(platform)).get,
@@ -107,8 +117,16 @@ class AgentState:
         """The retriever ``name``, shared with the agent's ``knowledge_search``."""
         return _retriever(self.platform, self.retrievers, name)
 
+    @property
+    def coordinator(self) -> StreamCoordinator:
+        coordinator = self.agent.runs.coordinator
+        assert coordinator is not None, "the server's runs are always coordinated through the database"
+        return coordinator
+
     async def start(self) -> None:
         from sage_platform.ops.storage import workspace_storage_problem
+
+        await self.coordinator.start()
 
         self.workspace_problem = await asyncio.to_thread(workspace_storage_problem, self.settings)
         if self.workspace_problem:
@@ -126,6 +144,7 @@ class AgentState:
 
     async def close(self) -> None:
         await self.agent.runs.close()
+        await self.coordinator.close()
         await asyncio.to_thread(self.agent.writer.close)
         await self.mcp.close()
         await self.llm.close()

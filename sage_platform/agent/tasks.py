@@ -189,12 +189,13 @@ def run_task(platform: Platform, task_id: str, run_id: str) -> TaskOutcome:
 async def _run(platform: Platform, tasks: TaskStore, task_id: str, run_id: str) -> TaskOutcome:
     from sage_platform.agent.state import AgentState
 
-    state = AgentState.create(platform.settings, platform)
+    # The task store lets one attempt run at a time: a retry takes the session over from a dead attempt.
+    state = AgentState.create(platform.settings, platform, successor_of=f"task:{task_id}:")
     await state.start()
     try:
         request = tasks.request_of(task_id)
         try:
-            run = state.agent.start(state.agent.prepare(request))
+            run = await state.agent.start(state.agent.prepare(request))
         except Exception as error:  # refused before it started: no model, unknown tools, too long
             return TaskOutcome("failed", None, 0, f"{type(error).__name__}: {error}")
         seq = 0

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from sage_platform.agent.budget import ContextTooLong
+from sage_platform.agent.coordination import GuidanceTooLong, Lease
 from sage_platform.agent.llm import LLMNotConfigured, LLMOverrideRefused
 from sage_platform.agent.loop import RequestRefused, TeamWithoutMembers, UnknownTools
 from sage_platform.agent.messages import encode
@@ -45,7 +46,7 @@ async def _start(request: Request, body: StreamRequest, identity: Identity) -> R
     try:
         # Token counting of a large message takes a while: off the event loop, which serves every stream.
         prepared = await run_in_threadpool(agent.prepare, body, admin=identity.admin)
-        return agent.start(prepared)
+        return await agent.start(prepared)
     except LLMNotConfigured as error:
         raise HTTPException(503, str(error)) from error
     except (LLMOverrideRefused, RequestRefused) as error:
@@ -96,12 +97,18 @@ async def chat(request: Request, body: StreamRequest, identity: Caller) -> dict[
 async def resume(
     request: Request, session_id: str, identity: Caller, last_index: int = Query(0, ge=0)
 ) -> StreamingResponse:
+    """A running stream is followed live wherever it runs (this process, or another one through the
+    database); a finished one is replayed from the store."""
     sage = state_of(request)
     run = sage.agent.runs.get(session_id)
-    owner = run.user_id if run is not None else await run_in_threadpool(sage.store.session_owner, session_id)
+    lease = None if run is not None else await sage.coordinator.lease_of(session_id)
+    live = run or lease
+    owner = live.user_id if live is not None else await run_in_threadpool(sage.store.session_owner, session_id)
     may_read(identity, owner, f"session {session_id}")
     if run is not None:
         return StreamingResponse(_follow(run, last_index, owner=False), media_type=NDJSON)
+    if lease is not None:
+        return StreamingResponse(_follow_remote(request, lease, last_index), media_type=NDJSON)
     finished = await run_in_threadpool(sage.store.last_run, session_id)
     if finished is None:
         raise HTTPException(404, f"no stream recorded for session {session_id}")
@@ -109,14 +116,37 @@ async def resume(
     return StreamingResponse(iter(lines), media_type=NDJSON)
 
 
+async def _follow_remote(request: Request, lease: Lease, start: int) -> AsyncIterator[bytes]:
+    """A stream running in another server process, as that process mirrors it; if it ended before
+    mirroring, the rest comes from the stored run; if its process died, an error line says so."""
+    sage = state_of(request)
+    index = start
+    async for lines in sage.coordinator.follow(lease, start):
+        index += len(lines)
+        yield "".join(f"{line}\n" for line in lines).encode()
+        if '"type":"stream_end"' in lines[-1]:
+            return
+    finished = await run_in_threadpool(sage.store.last_run, lease.session_id)
+    if finished is not None and finished.run_id == lease.run_id:
+        yield b"".join(encode(m) for m in finished.events[index:])
+        return
+    yield encode({"type": "error", "session_id": lease.session_id,
+                  "content": "the server process running this stream stopped before it ended"})  # fmt: skip
+
+
 @router.post("/sessions/{session_id}/interrupt", summary="Stop a running stream")
 async def interrupt(request: Request, session_id: str, identity: Caller) -> dict[str, Any]:
+    """Stops the run wherever it runs; from another process, answers once the run has ended (or 5 s)."""
     sage = state_of(request)
     run = sage.agent.runs.get(session_id)
-    may_read(identity, run.user_id if run is not None else None, f"running stream in session {session_id}")
-    if run is None:
+    if run is not None:
+        may_read(identity, run.user_id, f"running stream in session {session_id}")
+        return {"session_id": session_id, "interrupted": run.cancel("interrupted by request")}
+    lease = await sage.coordinator.lease_of(session_id)
+    may_read(identity, lease.user_id if lease else None, f"running stream in session {session_id}")
+    if lease is None:
         raise HTTPException(404, f"session {session_id} has no running stream")
-    return {"session_id": session_id, "interrupted": run.cancel("interrupted by request")}
+    return {"session_id": session_id, "interrupted": await sage.coordinator.interrupt(lease)}
 
 
 class Guidance(BaseModel):
@@ -139,17 +169,26 @@ async def inject_user_message(request: Request, session_id: str, body: Guidance,
     sage = state_of(request)
     text = body.content or body.message or ""
     run = sage.agent.runs.get(session_id)
-    if run is None:  # a task's run, in a Dagster process: through the database
-        tasks = TaskStore(sage.platform.db)
-        task = await run_in_threadpool(tasks.unfinished_for_session, session_id)
-        if task is None:
-            raise HTTPException(404, f"session {session_id} has no running stream")
+    if run is not None:
+        may_write(identity, run.user_id, f"running stream in session {session_id}")
+        if not run.inject(text):
+            raise HTTPException(409, f"the stream of session {session_id} has just ended; send a new request")
+        return {"session_id": session_id, "injected": True}
+    # A task's run (a Dagster process): through its table, so a retried attempt still gets it.
+    tasks = TaskStore(sage.platform.db)
+    task = await run_in_threadpool(tasks.unfinished_for_session, session_id)
+    if task is not None:
         may_write(identity, task["user_id"], f"running stream in session {session_id}")
         await run_in_threadpool(tasks.guide, task["task_id"], text)
         return {"session_id": session_id, "injected": True, "task_id": task["task_id"]}
-    may_write(identity, run.user_id, f"running stream in session {session_id}")
-    if not run.inject(text):
-        raise HTTPException(409, f"the stream of session {session_id} has just ended; send a new request")
+    lease = await sage.coordinator.lease_of(session_id)  # another server process: told through NOTIFY
+    if lease is None:
+        raise HTTPException(404, f"session {session_id} has no running stream")
+    may_write(identity, lease.user_id, f"running stream in session {session_id}")
+    try:
+        await sage.coordinator.guide(lease, text)
+    except GuidanceTooLong as error:
+        raise HTTPException(413, str(error)) from error
     return {"session_id": session_id, "injected": True}
 
 
@@ -167,9 +206,10 @@ async def sessions(
         audit.info("admin %s listed the sessions of %s", identity.user_id, user_id or "every user")
     rows = await run_in_threadpool(sage.store.list_sessions, user_id, limit)
     tasks = TaskStore(sage.platform.db)
-    runs = await run_in_threadpool(tasks.runs_of_sessions, [r["session_id"] for r in rows])
-    return [{**r, "running": r["session_id"] in sage.agent.runs.active, "dagster_run_id": runs.get(r["session_id"])}
-            for r in rows]  # fmt: skip
+    ids = [r["session_id"] for r in rows]
+    runs = await run_in_threadpool(tasks.runs_of_sessions, ids)
+    running = await sage.coordinator.running(ids)  # in any server process
+    return [{**r, "running": r["session_id"] in running, "dagster_run_id": runs.get(r["session_id"])} for r in rows]
 
 
 class SessionChange(BaseModel):
@@ -194,7 +234,7 @@ async def delete_session(request: Request, session_id: str, identity: Caller) ->
     if owner is None:
         raise HTTPException(404, f"no session {session_id}")
     may_write(identity, owner, f"session {session_id}")
-    if session_id in sage.agent.runs.active:
+    if session_id in sage.agent.runs.active or await sage.coordinator.lease_of(session_id) is not None:
         raise HTTPException(409, f"session {session_id} has a running stream; stop it first")
     await run_in_threadpool(sage.store.delete, session_id)
     return {"deleted": session_id}

@@ -1,0 +1,1 @@
+"""The settings of each part of the platform; ``sage_platform.config.Settings`` is all of them together."""

@@ -1,0 +1,166 @@
+"""Two ``sage serve`` processes on one database are interchangeable: a session streamed by one is
+followed, guided, interrupted and refused through the other, and a process killed mid-stream frees
+its session once its lease expires."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests._children import Child
+from tests._http import healthy
+from tests.chat_stub import ChatStub
+from tests.mcp_tool_server import free_port
+
+LEASE_S = 2  # short, so the killed holder's lease runs out within the test
+
+
+class Server:
+    def __init__(self, child: Child, url: str) -> None:
+        self.child = child
+        self.url = url
+
+    def stream(self, session_id: str, content: str) -> requests.Response:
+        """As the loopback caller's own user (``default``): the session is theirs to guide."""
+        body: dict[str, Any] = {"messages": [{"role": "user", "content": content}], "session_id": session_id}
+        return requests.post(f"{self.url}/api/stream", json=body, stream=True, timeout=60)
+
+    def resume(self, session_id: str, last_index: int = 0) -> requests.Response:
+        return requests.get(f"{self.url}/api/stream/resume/{session_id}?last_index={last_index}", stream=True,
+                            timeout=60)  # fmt: skip
+
+
+@pytest.fixture
+def servers(env: dict[str, str], llm: ChatStub) -> Iterator[Callable[..., Server]]:
+    started: list[Child] = []
+
+    def start(**extra: str) -> Server:
+        port = free_port()
+        child_env = {**os.environ, **env, "SAGE_PORT": str(port), "SAGE_DEFAULT_LLM_MODEL_NAME": "stub-model",
+                     "SAGE_DEFAULT_LLM_API_BASE_URL": llm.url, "SAGE_DEFAULT_LLM_MAX_RETRIES": "0",
+                     "SAGE_STREAM_LEASE_SECONDS": str(LEASE_S), **extra}  # fmt: skip
+        child = Child([sys.executable, "-m", "sage_platform.cli", "serve"], env=child_env, name=f"sage serve :{port}")
+        started.append(child)
+        url = f"http://127.0.0.1:{port}"
+        child.wait_for(lambda: healthy(url), timeout=120, what="/health")
+        return Server(child, url)
+
+    yield start
+    llm.release()
+    for child in started:
+        child.__exit__(None, None, None)
+
+
+def _lines(response: requests.Response) -> Iterator[dict[str, Any]]:
+    for line in response.iter_lines():
+        if line:
+            yield json.loads(line)
+
+
+def _until(lines: Iterator[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Messages up to and including the first of type ``kind``."""
+    taken = []
+    for message in lines:
+        taken.append(message)
+        if message["type"] == kind:
+            return taken
+    raise AssertionError(f"the stream ended without {kind}: {[m['type'] for m in taken]}")
+
+
+def test_a_stream_on_one_process_is_followed_guided_and_refused_through_another(
+    servers: Callable[..., Server], llm: ChatStub
+) -> None:
+    a, b = servers(SAGE_MAX_STREAMS_PER_USER="2"), servers(SAGE_MAX_STREAMS_PER_USER="2")
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    on_a = a.stream(session, "tell me [[hold]] about leases")
+    assert on_a.status_code == 200, on_a.text
+    a_lines = _lines(on_a)
+    seen_on_a = [next(a_lines) for _ in range(2)]  # two tokens, then the model holds
+    assert [m["type"] for m in seen_on_a] == ["assistant_text", "assistant_text"]
+    assert llm.holding.wait(30)
+
+    # B follows it live from index 1: the second token, then whatever A streams next.
+    followed = b.resume(session, last_index=1)
+    assert followed.status_code == 200
+    b_lines = _lines(followed)
+    assert next(b_lines) == seen_on_a[1]
+
+    busy = b.stream(session, "a second stream for the same session")
+    assert busy.status_code == 409 and "already has a running stream" in busy.json()["detail"]
+    other = b.stream(f"s-{uuid.uuid4().hex[:8]}", "[[hold]] a second session of the same user")
+    assert other.status_code == 200  # the user's second stream of two, on B
+    third = a.stream(f"s-{uuid.uuid4().hex[:8]}", "and a third")
+    assert third.status_code == 429 and "SAGE_MAX_STREAMS_PER_USER" in third.json()["detail"]
+    other.close()
+
+    guided = requests.post(f"{b.url}/api/sessions/{session}/inject-user-message", json={"content": "be brief"},
+                           timeout=30)  # fmt: skip
+    assert guided.status_code == 200 and guided.json()["injected"] is True, guided.text
+
+    llm.release()
+    rest_on_a = _until(a_lines, "stream_end")
+    rest_on_b = _until(b_lines, "stream_end")
+    assert rest_on_b == rest_on_a  # no gap, no repeat: the same messages, in order
+    assert rest_on_a[-1]["saved"] is True
+    assert any(m["type"] == "user_input" and m["content"] == "be brief" for m in rest_on_a)
+
+    # The finished run, replayed through B, is the whole stream A sent.
+    assert list(_lines(b.resume(session))) == seen_on_a + rest_on_a
+
+
+def test_a_stream_on_one_process_is_interrupted_and_resumed_through_another(
+    servers: Callable[..., Server], llm: ChatStub
+) -> None:
+    a, b = servers(), servers()
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    on_a = a.stream(session, "explain [[hold]] NOTIFY")
+    a_lines = _lines(on_a)
+    first = [next(a_lines) for _ in range(2)]
+    assert llm.holding.wait(30)
+    b_lines = _lines(b.resume(session))
+
+    stopped = requests.post(f"{b.url}/api/sessions/{session}/interrupt", timeout=30)
+    assert stopped.status_code == 200 and stopped.json()["interrupted"] is True
+    rest = _until(a_lines, "stream_end")
+    assert any(m["type"] == "error" and "interrupted by request" in m["content"] for m in rest)
+    assert _until(b_lines, "stream_end") == first + rest  # followed live from the start
+
+    assert list(_lines(b.resume(session))) == first + rest  # and replayed once it ended
+    again = b.stream(session, "go on")  # the session is free, on either process
+    assert again.status_code == 200
+    assert _until(_lines(again), "stream_end")[-1]["saved"] is True
+
+
+def test_a_process_killed_mid_stream_frees_its_session_when_its_lease_expires(
+    servers: Callable[..., Server], llm: ChatStub
+) -> None:
+    a, b = servers(), servers()
+    session = f"s-{uuid.uuid4().hex[:8]}"
+    a_lines = _lines(a.stream(session, "[[hold]] a long answer"))
+    next(a_lines)
+    assert llm.holding.wait(30)
+    b_lines = _lines(b.resume(session))
+    assert next(b_lines)["type"] == "assistant_text"
+
+    a.child.process.send_signal(signal.SIGKILL)
+    a.child.wait(10)
+    refused = b.stream(session, "too early?")
+    # The lease outlives its holder by at most LEASE_S; until then, the session is still busy.
+    killed_at = time.monotonic()
+    while refused.status_code == 409:
+        assert time.monotonic() - killed_at < LEASE_S + 10, "the dead holder's lease never expired"
+        time.sleep(0.1)  # the lease expires in the database: no event to wait on
+        refused = b.stream(session, "now?")
+    assert refused.status_code == 200
+    assert _until(_lines(refused), "stream_end")[-1]["saved"] is True
+    ended = list(b_lines)
+    assert ended[-1]["type"] == "error" and "stopped before it ended" in ended[-1]["content"]
