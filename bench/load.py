@@ -7,10 +7,14 @@ phase it prints the success rate (HTTP 200, no `error` line anywhere in the stre
 `stream_end` with `saved` true),
 achieved QPS, and p50/p99 time to first byte and to stream_end.
 
-    .venv/bin/python bench/load.py [--phases 600@60,36000@600] [--tokens 20] [--modes simple,multi,team]
+    .venv/bin/python bench/load.py [--phases 600@60,6000@600] [--tokens 20] [--modes simple,multi,team]
+                                   [--workers 1,2] [--overload 2]
 
 With ``--modes``, every phase runs once per agent mode (``multi``: a two-step plan; ``team``: a lead
-delegating to two sub-agents at once), and reports the model calls each request made.
+delegating to two sub-agents at once), and reports the model calls each request made. ``--workers
+1,2`` measures the same phases against ``sage serve --workers 1`` then ``--workers 2`` and reports
+their ratio. ``--overload 2`` adds a phase at twice the best throughput reached: the accepted
+requests' latency, and how fast the rest got ``503`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,9 @@ async def one(session: aiohttp.ClientSession, url: str, i: int, out: dict, mode:
     first = None
     try:
         async with session.post(url, json=body) as response:
+            if response.status == 503 and "Retry-After" in response.headers:
+                out["refused"].append(time.perf_counter() - began)  # turned away on arrival, as asked
+                return
             if response.status != 200:
                 out["errors"][f"HTTP {response.status}"] = out["errors"].get(f"HTTP {response.status}", 0) + 1
                 return
@@ -129,7 +136,7 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
 
 
 async def phase(url: str, requests: int, qps: float, mode: str = "simple") -> dict:
-    out: dict = {"ttfb": [], "total": [], "errors": {}}
+    out: dict = {"ttfb": [], "total": [], "errors": {}, "refused": []}
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -149,49 +156,86 @@ async def phase(url: str, requests: int, qps: float, mode: str = "simple") -> di
         "achieved_qps": round(ok / elapsed, 1), "success_rate": round(ok / requests, 4), "errors": out["errors"],
         "ttfb_p50_ms": pct(out["ttfb"], 50), "ttfb_p99_ms": pct(out["ttfb"], 99),
         "end_p50_ms": pct(out["total"], 50), "end_p99_ms": pct(out["total"], 99),
+        "refused_503": len(out["refused"]), "time_to_503_p50_ms": pct(out["refused"], 50),
+        "time_to_503_p99_ms": pct(out["refused"], 99),
     }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phases", default="600@60,36000@600", help="REQUESTS@QPS, comma-separated")
+    parser.add_argument("--phases", default="600@60,6000@600", help="REQUESTS@QPS, comma-separated")
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--db-type", default="postgres", choices=["postgres", "file", "memory"])
     parser.add_argument("--modes", default="simple", help="agent modes, comma-separated: simple,multi,team")
+    parser.add_argument("--workers", default="1", help="server processes, comma-separated: 1,2 compares them")
+    parser.add_argument("--overload", type=float, default=0.0,
+                        help="then a phase at this multiple of the capacity reached (2: twice), 10 s long")  # fmt: skip
     args = parser.parse_args()
+    results: dict = {"tokens_per_answer": args.tokens, "db_type": args.db_type, "cores": os.cpu_count()}
+    for workers in [int(w) for w in args.workers.split(",")]:
+        results[f"workers={workers}"] = measure(args, workers)
+    counts = [int(w) for w in args.workers.split(",")]
+    if len(counts) > 1:  # same run, same phases: each worker count against the first
+        base = results[f"workers={counts[0]}"]
+        for workers in counts[1:]:
+            mine = results[f"workers={workers}"]
+            results[f"ratio {workers}/{counts[0]} workers"] = {
+                key: {"achieved_qps": round(mine[key]["achieved_qps"] / max(base[key]["achieved_qps"], 1e-9), 2),
+                      "server_cpu_ms_per_request": round(mine[key]["cpu_ms_per_request"]["server"]
+                                                         / max(base[key]["cpu_ms_per_request"]["server"], 1e-9), 2)}
+                for key in base if isinstance(base[key], dict) and key in mine and "achieved_qps" in base[key]
+            }  # fmt: skip
+    from bench._results import save_results
 
+    save_results("load", results)
+
+
+def measure(args: argparse.Namespace, workers: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sage-bench-load-"))
     work.chmod(0o755)
     stub_port, server_port = free_port(), free_port()
     stub = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "llm_stub_server.py"), str(stub_port), str(args.tokens)]
     )
-    env = {**os.environ, "SAGE_DATA_DIR": str(work), "SAGE_PORT": str(server_port),
+    env = {**os.environ, "SAGE_DATA_DIR": str(work), "SAGE_PORT": str(server_port), "SAGE_WORKERS": str(workers),
            "SAGE_DEFAULT_LLM_MODEL_NAME": "stub", "SAGE_DEFAULT_LLM_API_BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
            "SAGE_DB_TYPE": args.db_type}  # fmt: skip
     server = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "serve"], env=env, start_new_session=True)
-    results: dict = {"tokens_per_answer": args.tokens, "db_type": args.db_type, "cores": os.cpu_count()}
+    results: dict = {"workers": workers}
     try:
         wait_http(f"http://127.0.0.1:{server_port}/health", server)
         url = f"http://127.0.0.1:{server_port}/api/stream"
         modes = args.modes.split(",")
         for mode in modes:
-            asyncio.run(phase(url, 50, 25, mode))  # warm-up: connections, caches, first queries
-        for spec in args.phases.split(","):
+            asyncio.run(phase(url, 100, 25, mode))  # warm-up: connections, caches, first queries, every worker
+        # The server's processes: the parent and, with --workers, uvicorn's workers.
+        servers = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+        phases = [(int(c), float(q)) for c, q in (spec.split("@") for spec in args.phases.split(","))]
+        capacity = 0.0
+
+        def run(count: int, qps: float, mode: str, label: str = "") -> None:
+            nonlocal capacity
+            processes = {"server": servers, "llm_stub": [psutil.Process(stub.pid)],
+                         "load_generator": [psutil.Process()], "postgres": postgres_processes(work / "pg")}  # fmt: skip
+            before, answered = cpu_seconds(processes), llm_calls(stub_port)
+            result = asyncio.run(phase(url, count, qps, mode))
+            after = cpu_seconds(processes)
+            done = max(1, count - result["refused_503"])  # per request the server ran, not per refusal
+            result["llm_calls_per_request"] = round((llm_calls(stub_port) - answered) / done, 2)
+            result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / done, 2) for k in after}
+            result["cpu_ms_per_request"]["total"] = round(sum(result["cpu_ms_per_request"].values()), 2)
+            capacity = max(capacity, result["achieved_qps"])
+            key = label + (f"{count}@{qps:g}" if modes == ["simple"] else f"{mode}:{count}@{qps:g}")
+            results[key] = result
+            print(json.dumps({f"workers={workers}": {key: result}}), flush=True)
+
+        for count, qps in phases:
             for mode in modes:
-                count, qps = spec.split("@")
-                processes = {"server": [psutil.Process(server.pid)], "llm_stub": [psutil.Process(stub.pid)],
-                             "load_generator": [psutil.Process()], "postgres": postgres_processes(work / "pg")}  # fmt: skip
-                before, answered = cpu_seconds(processes), llm_calls(stub_port)
-                result = asyncio.run(phase(url, int(count), float(qps), mode))
-                after = cpu_seconds(processes)
-                result["llm_calls_per_request"] = round((llm_calls(stub_port) - answered) / int(count), 2)
-                # CPU per request and process: what 600 QPS would need from 2 cores.
-                result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / int(count), 2) for k in after}
-                result["cpu_ms_per_request"]["total"] = round(sum(result["cpu_ms_per_request"].values()), 2)
-                key = spec if modes == ["simple"] else f"{mode}:{spec}"
-                results[key] = result
-                print(json.dumps({key: result}), flush=True)
+                run(count, qps, mode)
+        if args.overload:  # twice (or so) what it was seen to serve: refusals must be fast, the rest unharmed
+            qps = round(args.overload * capacity)
+            for mode in modes:
+                run(qps * 10, qps, mode, f"overload x{args.overload:g} of {capacity:g} QPS: ")
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(60)
@@ -200,9 +244,7 @@ def main() -> None:
         from sage_platform.db import stop_embedded_server
 
         stop_embedded_server(work / "pg")
-    from bench._results import save_results
-
-    save_results("load", results)
+    return results
 
 
 if __name__ == "__main__":

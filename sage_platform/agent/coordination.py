@@ -4,8 +4,8 @@ Any number of ``sage serve`` processes (workers of one server, or replicas behin
 share one database, and any of them can take any request:
 
 - **one stream per session**: a lease row per running session, taken in one round trip with the
-  user's quota (an advisory lock makes the count exact), renewed by its holder, expiring if the holder
-  dies;
+  user's quota (``sage_take_stream_lease``: an advisory lock per user makes the count exact), renewed by
+  its holder, expiring if the holder dies;
 - **interrupt and guidance** reach the holder through ``NOTIFY sage_runs``;
 - **live resume** from another process: it asks the holder (``NOTIFY``) to mirror the run's messages
   into ``agent_stream_events``, reads them by sequence number and wakes on each ``NOTIFY``, so nothing is
@@ -58,17 +58,6 @@ class Lease:
     holder: str
 
 
-_ACQUIRE = """
-INSERT INTO agent_stream_leases AS held (session_id, run_id, user_id, holder, started_at, expires_at)
-SELECT %(session)s, %(run)s, %(user)s, %(holder)s, clock_timestamp(),
-       clock_timestamp() + make_interval(secs => %(ttl)s)
-WHERE (SELECT count(*) FROM agent_stream_leases
-       WHERE user_id = %(user)s AND expires_at > clock_timestamp()) < %(max_per_user)s
-ON CONFLICT (session_id) DO UPDATE SET run_id = excluded.run_id, user_id = excluded.user_id,
-    holder = excluded.holder, started_at = excluded.started_at, expires_at = excluded.expires_at
-    WHERE held.expires_at <= clock_timestamp() OR held.holder LIKE %(take_over)s
-RETURNING run_id
-"""
 _LIVE = """
 SELECT session_id, run_id, user_id, holder FROM agent_stream_leases
 WHERE {column} = %s AND expires_at > clock_timestamp()
@@ -106,13 +95,14 @@ class StreamCoordinator:
     # -- the holder's side ------------------------------------------------------------------------
 
     async def acquire(self, run: Run, max_per_user: int) -> None:
-        params = {"session": run.session_id, "run": run.run_id, "user": run.user_id, "holder": self.holder,
-                  "ttl": self.lease_seconds, "max_per_user": max_per_user, "take_over": self._take_over}  # fmt: skip
-        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-            # One user's starts queue on this lock, so two processes never both see room for one more.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (run.user_id,))
-            taken = await (await conn.execute(_ACQUIRE, params)).fetchone()
-        if taken is not None:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT sage_take_stream_lease(%s, %s, %s, %s, %s, %s, %s)",
+                (run.session_id, run.run_id, run.user_id, self.holder, self.lease_seconds, max_per_user,
+                 self._take_over),
+            )  # fmt: skip
+            taken = (await cursor.fetchone() or (False,))[0]
+        if taken:
             self.runs[run.run_id] = run
             return
         lease = await self.lease_of(run.session_id)

@@ -35,6 +35,7 @@ from sqlalchemy import (
     create_engine,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import URL, Connection
@@ -174,8 +175,11 @@ class SessionStore:
 
     def _ensure_tables(self) -> None:
         if not self._tables:
-            with self._reaching():
-                metadata.create_all(self.engine)
+            with self._reaching(), self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Server workers start together: one creates the tables, the others then find them.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('sage_platform.agent_sessions'))"))
+                metadata.create_all(conn)
             self._tables = True
 
     @contextmanager

@@ -60,7 +60,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from sage_platform.server import serve
     from sage_platform.server.preflight import StartupError, preflight
 
-    settings = settings_from(args)
+    settings = settings_from(args, for_children=True)  # --workers: each worker reads them from SAGE_*
     check_server_bind(settings)
     try:
         for problem in preflight(settings, os.environ):

@@ -77,6 +77,9 @@ AGENT_SERVER = (
     "agent_max_loop_count",
     "max_active_streams",
     "max_streams_per_user",
+    "max_loop_lag_ms",
+    "workers",
+    "stream_lease_seconds",
     "tool_timeout",
     "run_timeout_s",
     "trace_jaeger_url",
@@ -191,6 +194,8 @@ def settings_from(args: argparse.Namespace, *, for_children: bool = False) -> Se
     settings = Settings(**given)
     if for_children:
         for name, value in given.items():
-            os.environ[f"SAGE_{name.upper()}"] = str(value)
+            os.environ[f"SAGE_{name.upper()}"] = str(
+                value.get_secret_value() if isinstance(value, SecretStr) else value
+            )
         os.environ["SAGE_DATA_DIR"] = str(settings.data_dir.resolve())  # children may run elsewhere
     return settings

@@ -31,11 +31,15 @@ STARTS_RUNS = frozenset({"/api/stream", "/api/chat"})
 
 class LoopLag:
     """How late the event loop wakes a task that asked to sleep ``PERIOD_S``: the time any new
-    request would wait behind the work already queued (the worst of the last few beats)."""
+    request would wait behind the work already queued. The least of the last ``BEATS`` beats, so one
+    long step (a first import, a collection) is not taken for overload: only lag that persists is."""
+
+    BEATS = 3
 
     def __init__(self) -> None:
         self.lag_s = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._beat_done = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
@@ -49,14 +53,22 @@ class LoopLag:
             self._task = None
 
     async def _beat(self) -> None:
-        recent = [0.0] * 5
+        recent = [0.0] * self.BEATS
         beat = 0
         while True:
             asked = time.perf_counter()
             await asyncio.sleep(PERIOD_S)  # the heartbeat itself: its lateness is the measurement
             recent[beat % len(recent)] = max(0.0, time.perf_counter() - asked - PERIOD_S)
             beat += 1
-            self.lag_s = max(recent)
+            self.lag_s = min(recent)
+            done, self._beat_done = self._beat_done, asyncio.Event()
+            done.set()
+
+    async def next_beat(self) -> float:
+        """The lag once the next heartbeat has been measured."""
+        self.start()
+        await self._beat_done.wait()
+        return self.lag_s
 
 
 class Admission:

@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from sage_platform.config import Settings
 from sage_platform.identity import Identity, KeyRing
 from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.request_guard import RequestGuard
+from sage_platform.server.admission import Admission, LoopLag
 from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of
 from sage_platform.server.envelope import ReplyWrapper
 from sage_platform.server.limits import BodyLimitMiddleware
@@ -42,6 +44,8 @@ UPLOAD_OVERHEAD = 64 * 1024
 
 
 def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
+    lag = LoopLag()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from sage_platform.agent.tracing import configure_tracing
@@ -52,6 +56,7 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await lag.stop()
             await app.state.sage.close()
             from sage_platform.agent.tracing import flush_tracing
 
@@ -79,7 +84,8 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         return {
             "status": "ok",
             "version": __version__,
-            "active_streams": len(sage.agent.runs.active),
+            "active_streams": len(sage.agent.runs.active),  # in this process
+            "process": os.getpid(),  # which worker answered (sage serve --workers N)
             "mcp_servers": {name: s.status for name, s in sage.mcp.servers.items()},
             "auth": keys_required(sage),
             "database": settings.database_fingerprint,
@@ -110,7 +116,15 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         allowed_hosts=settings.allowed_host_list,
         allowed_origins=settings.allowed_origin_list,
     )
-    app.add_middleware(ReplyWrapper)  # outermost: a client that asked for {code, message, data} gets it for every reply
+    app.add_middleware(ReplyWrapper)  # a client that asked for {code, message, data} gets it for every reply
+    # Outermost of all: past capacity a new run is refused before any other work is spent on it.
+    app.add_middleware(
+        Admission,
+        running=lambda: len(app.state.sage.agent.runs.active),
+        max_running=settings.max_active_streams,
+        max_lag_ms=settings.max_loop_lag_ms,
+        lag=lag,
+    )
     return app
 
 

@@ -164,3 +164,29 @@ def test_a_process_killed_mid_stream_frees_its_session_when_its_lease_expires(
     assert _until(_lines(refused), "stream_end")[-1]["saved"] is True
     ended = list(b_lines)
     assert ended[-1]["type"] == "error" and "stopped before it ended" in ended[-1]["content"]
+
+
+def test_sage_serve_workers_share_one_port(env: dict[str, str], llm: ChatStub) -> None:
+    port = free_port()
+    child_env = {**os.environ, **env, "SAGE_DEFAULT_LLM_MODEL_NAME": "stub-model",
+                 "SAGE_DEFAULT_LLM_API_BASE_URL": llm.url}  # fmt: skip
+    command = [sys.executable, "-m", "sage_platform.cli", "serve", "--workers", "2", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with Child(command, env=child_env, name="sage serve --workers 2") as server:
+        server.wait_for(lambda: healthy(url), timeout=120, what="/health")
+        answered_by: set[int] = set()
+        for _ in range(200):  # each on a new connection: the kernel hands them to either worker
+            answered_by.add(
+                requests.get(f"{url}/health", headers={"Connection": "close"}, timeout=10).json()["process"]
+            )
+            if len(answered_by) == 2:
+                break
+        assert len(answered_by) == 2 and server.pid not in answered_by
+        ends = []
+        for i in range(6):
+            body = {"messages": [{"role": "user", "content": f"question {i}"}]}
+            response = requests.post(f"{url}/api/stream", json=body, headers={"Connection": "close"}, timeout=60)
+            ends.append(json.loads(response.text.splitlines()[-1]))
+        assert all(end["type"] == "stream_end" and end["saved"] for end in ends)
+        server.signal(signal.SIGINT)
+        assert server.wait(60) == 0

@@ -28,6 +28,28 @@ def upgrade() -> None:
         );
         CREATE INDEX agent_stream_leases_user ON agent_stream_leases (user_id, expires_at);
         CREATE INDEX agent_stream_leases_holder ON agent_stream_leases (holder);
+        -- One round trip per start: the user's starts queue on an advisory lock, and the count that
+        -- follows (a new snapshot, in a function) sees every lease committed before it.
+        CREATE FUNCTION sage_take_stream_lease(
+            p_session text, p_run text, p_user text, p_holder text, p_ttl double precision,
+            p_max_per_user integer, p_take_over text
+        ) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock(hashtextextended(p_user, 7));
+            IF (SELECT count(*) FROM agent_stream_leases
+                WHERE user_id = p_user AND expires_at > clock_timestamp() AND session_id <> p_session)
+               >= p_max_per_user THEN
+                RETURN false;
+            END IF;
+            INSERT INTO agent_stream_leases AS held (session_id, run_id, user_id, holder, started_at, expires_at)
+            VALUES (p_session, p_run, p_user, p_holder, clock_timestamp(),
+                    clock_timestamp() + make_interval(secs => p_ttl))
+            ON CONFLICT (session_id) DO UPDATE SET run_id = excluded.run_id, user_id = excluded.user_id,
+                holder = excluded.holder, started_at = excluded.started_at, expires_at = excluded.expires_at
+                WHERE held.expires_at <= clock_timestamp() OR held.holder LIKE p_take_over;
+            RETURN FOUND;
+        END
+        $$;
         CREATE TABLE agent_stream_events (
             run_id     text NOT NULL,
             seq        integer NOT NULL,
@@ -40,4 +62,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE agent_stream_events; DROP TABLE agent_stream_leases;")
+    op.execute("DROP TABLE agent_stream_events; DROP FUNCTION sage_take_stream_lease; DROP TABLE agent_stream_leases;")
