@@ -1,4 +1,7 @@
-"""The one factory of OpenAI-compatible clients, for generation (sync) and the agent (async).
+"""The model choice every OpenAI-compatible call uses, and the SDK client of batch generation.
+
+The agent server's streaming calls go through ``sage_platform.agent.chat_http`` (aiohttp, no SDK on
+the hot path); both take their model, key, timeout and retries from here.
 
 Every client honours the ``SAGE_DEFAULT_LLM_*`` settings: timeout, retries (429/5xx, with backoff,
 before any output), and the sampling defaults carried by ``ModelChoice``.
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING
 from sage_platform.config import Settings
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI, OpenAI
+    from openai import OpenAI
 
 
 @dataclass(frozen=True)
@@ -54,18 +57,4 @@ def sync_client(settings: Settings, base_url: str | None, api_key: str | None) -
         api_key=api_key or "unused",  # local servers take any key; the SDK insists on one
         max_retries=settings.default_llm_max_retries,
         timeout=settings.default_llm_timeout,
-    )
-
-
-def async_client(settings: Settings, base_url: str | None, api_key: str | None) -> AsyncOpenAI:
-    from openai import AsyncOpenAI, DefaultAioHttpClient
-
-    return AsyncOpenAI(
-        base_url=base_url,
-        api_key=api_key or "unused",
-        max_retries=settings.default_llm_max_retries,
-        timeout=settings.default_llm_timeout,
-        # aiohttp under the SDK: httpx's pool checks every idle connection on each request,
-        # which at hundreds of concurrent streams costs more CPU than the streams themselves.
-        http_client=DefaultAioHttpClient(timeout=settings.default_llm_timeout),
     )

@@ -1,7 +1,7 @@
 """The OpenAI-compatible chat client of the agent loop: streaming, function tools, retries.
 
-One ``AsyncOpenAI`` client (and its connection pool) per endpoint and key, shared by every request, in a
-bounded LRU that closes what it evicts. The SDK retries 429 and 5xx answers with exponential backoff
+One ``ChatEndpoint`` (an aiohttp connection pool) per endpoint and key, shared by every request, in a
+bounded LRU that closes what it evicts. It retries 429 and 5xx answers with exponential backoff
 before the stream starts. A stream that ends without ``[DONE]`` or a ``finish_reason`` is an error.
 
 A request may point ``llm_model_config.base_url`` elsewhere only if ``SAGE_LLM_ALLOWED_BASE_URLS`` lists
@@ -22,14 +22,12 @@ import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sage_platform.agent.chat_http import ChatEndpoint
 from sage_platform.agent.requests import LLMModelConfig
 from sage_platform.config import Settings
-from sage_platform.llm_clients import ModelChoice, async_client
-
-if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+from sage_platform.llm_clients import ModelChoice
 
 
 class LLMNotConfigured(ValueError):
@@ -98,7 +96,7 @@ class LLMClients:
     def __init__(self, settings: Settings, max_clients: int = MAX_CLIENTS) -> None:
         self.settings = settings
         self.max_clients = max_clients
-        self._clients: OrderedDict[tuple[str | None, str | None], AsyncOpenAI] = OrderedDict()
+        self._clients: OrderedDict[tuple[str | None, str | None], ChatEndpoint] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
@@ -138,12 +136,17 @@ class LLMClients:
             top_p=s.default_llm_top_p if o.top_p is None else o.top_p,
         )
 
-    def client(self, choice: ModelChoice) -> AsyncOpenAI:
+    def client(self, choice: ModelChoice) -> ChatEndpoint:
         key = (choice.base_url, choice.api_key)
         if key in self._clients:
             self._clients.move_to_end(key)
         else:
-            self._clients[key] = async_client(self.settings, choice.base_url, choice.api_key)
+            self._clients[key] = ChatEndpoint(
+                choice.base_url,
+                api_key=choice.api_key,
+                timeout=self.settings.default_llm_timeout,
+                max_retries=self.settings.default_llm_max_retries,
+            )
             while len(self._clients) > self.max_clients:
                 _, evicted = self._clients.popitem(last=False)
                 closing = asyncio.get_running_loop().create_task(evicted.close())
@@ -158,30 +161,26 @@ class LLMClients:
     async def stream(
         self, choice: ModelChoice, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
     ) -> AsyncIterator[TextDelta | ReasoningDelta | ToolCallsDone | Usage]:
-        # Messages and tools go in as plain JSON (extra_body): they are already in the API's shape, and
-        # the SDK's typed transform of them costs more CPU per request than the rest of the call.
-        body: dict[str, Any] = {"messages": messages, **self._penalty}
+        body: dict[str, Any] = {
+            "model": choice.model,
+            "messages": messages,
+            "max_tokens": choice.max_tokens,
+            "temperature": choice.temperature,
+            "top_p": choice.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **self._penalty,
+        }
         if tools:
             body |= {"tools": tools, "parallel_tool_calls": True}
         calls: dict[int, _PartialCall] = {}
         finished = False
-        # The SDK sends, retries and raises HTTP errors; the event stream is read raw: building typed
-        # chunk objects for every token was the largest share of the server's CPU under load.
-        async with self.client(choice).chat.completions.with_streaming_response.create(
-            model=choice.model,
-            messages=[],
-            extra_body=body,
-            max_tokens=choice.max_tokens,
-            temperature=choice.temperature,
-            top_p=choice.top_p,
-            stream=True,
-            stream_options={"include_usage": True},
-        ) as response:
-            async for line in response.iter_lines():
-                if not line.startswith("data:"):
+        async with self.client(choice).stream(body) as lines:
+            async for line in lines:
+                if not line.startswith(b"data:"):
                     continue
                 data = line[5:].strip()
-                if data == "[DONE]":
+                if data == b"[DONE]":
                     finished = True
                     break
                 chunk = json.loads(data)
@@ -219,14 +218,10 @@ class LLMClients:
             )
 
     async def complete(self, choice: ModelChoice, messages: list[dict[str, Any]]) -> str:
-        response = await self.client(choice).chat.completions.create(
-            model=choice.model,
-            messages=messages,  # type: ignore[arg-type]  # plain dicts in the API's shape, as in stream()
-            max_tokens=choice.max_tokens,
-            temperature=0.0,
-            extra_body=self._penalty or None,
-        )
-        return (response.choices[0].message.content or "").strip()
+        body = {"model": choice.model, "messages": messages, "max_tokens": choice.max_tokens, "temperature": 0.0,
+                **self._penalty}  # fmt: skip
+        answer = await self.client(choice).complete(body)
+        return str(answer["choices"][0]["message"].get("content") or "").strip()
 
     async def close(self) -> None:
         for client in self._clients.values():

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sage_platform.agent.budget import ContextBudget, check_new_message, plan_context
+from sage_platform.agent.chat_http import LLMUnreachable
 from sage_platform.agent.engine import Member, RunContext
 from sage_platform.agent.llm import LLMClients, LLMNotConfigured, LLMStreamError, LLMStreamTruncated
 from sage_platform.agent.messages import stream_end
@@ -324,9 +325,9 @@ def _describe(error: BaseException) -> str:
     which could carry secrets or let a caller probe other hosts through the server."""
     name = type(error).__name__
     status = getattr(error, "status_code", None)
-    if name in ("APITimeoutError", "TimeoutError"):
+    if isinstance(error, TimeoutError) or name == "APITimeoutError":
         return "the language model did not answer in time (timeout); try again"
-    if name == "APIConnectionError":
+    if isinstance(error, LLMUnreachable) or name == "APIConnectionError":
         return "the language model cannot be reached (connection refused or unreachable)"
     if status is not None:
         return f"the language model answered HTTP {status}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.chat_stub import ChatStub
+from tests.mcp_tool_server import free_port
 from tests.server.conftest import AgentClient, types_of
 
 FIELDS = {
@@ -90,6 +91,14 @@ def test_llm_timeout_gives_an_error_not_a_hung_connection(start_server) -> None:
     messages = server.stream("[[slow:3]] hi")
     assert types_of(messages) == ["error", "stream_end"]
     assert "did not answer in time" in messages[0]["content"]
+
+
+def test_an_unreachable_model_is_named_as_such_after_its_retries(start_server) -> None:  # type: ignore[no-untyped-def]
+    closed = free_port()  # nothing listens there
+    server = start_server(default_llm_api_base_url=f"http://127.0.0.1:{closed}/v1", default_llm_max_retries=1)
+    messages = server.stream("hi")
+    assert types_of(messages) == ["error", "stream_end"]
+    assert messages[0]["content"] == "the language model cannot be reached (connection refused or unreachable)"
 
 
 def test_a_model_override_with_no_model_anywhere_is_refused_before_streaming(start_server) -> None:  # type: ignore[no-untyped-def]
