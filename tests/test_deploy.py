@@ -26,7 +26,7 @@ def _readme_services() -> set[str]:
 def test_every_service_the_docs_name_is_there_with_a_healthcheck() -> None:
     named = _readme_services()
     assert named == {"postgres", "elasticsearch", "jaeger", "code-location", "dagster-webserver", "dagster-daemon",
-                     "agent-server", "memory-server"}  # fmt: skip
+                     "agent-server", "load-balancer", "memory-server"}  # fmt: skip
     assert named == set(SERVICES)
     for name in named:
         assert "test" in SERVICES[name]["healthcheck"], name
@@ -39,6 +39,10 @@ def test_images_ports_and_dependencies() -> None:
     assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports)
     assert {p for ports in published.values() for p in ports} >= {
         "127.0.0.1:3000:3000", "127.0.0.1:8080:8080", "127.0.0.1:17800:17800"}  # fmt: skip
+    # Agent-server replicas publish nothing: the load balancer is their one address.
+    assert "ports" not in SERVICES["agent-server"] and SERVICES["agent-server"]["deploy"]["replicas"] >= 2
+    assert SERVICES["load-balancer"]["depends_on"]["agent-server"]["condition"] == "service_healthy"
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["load-balancer"]["volumes"]
     for name in ("dagster-webserver", "dagster-daemon"):
         assert SERVICES[name]["depends_on"]["code-location"]["condition"] == "service_healthy"
     for name in ("agent-server", "memory-server", "code-location"):

@@ -91,8 +91,11 @@ class AgentServerSettings(BaseModel):
     max_streams_per_user: int = Field(
         16, gt=0, description="Runs at once for one user, across every server process; more get 429."
     )
-    max_loop_lag_ms: float = Field(
-        40.0, gt=0, description="A server this far behind its work refuses new runs at once (503, Retry-After)."
+    max_queue_delay_ms: float = Field(
+        50.0,
+        gt=0,
+        description="A server whose work waits this long (event loop lag, or runs' time to start) refuses new runs "
+        "at once (503, Retry-After).",
     )
     workers: int = Field(
         1, ge=1, le=64, description="Server processes on one port; they share sessions through the database."

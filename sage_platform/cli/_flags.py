@@ -77,7 +77,7 @@ AGENT_SERVER = (
     "agent_max_loop_count",
     "max_active_streams",
     "max_streams_per_user",
-    "max_loop_lag_ms",
+    "max_queue_delay_ms",
     "workers",
     "stream_lease_seconds",
     "tool_timeout",

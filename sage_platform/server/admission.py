@@ -2,18 +2,25 @@
 
 A saturated event loop serves everything late: requests wait in the socket's backlog, then in the
 loop, and a limit checked deep inside the app answers only after that wait. This middleware sits
-outermost and decides before any parsing, authentication or body read, on two signals:
+outermost and decides before any parsing, authentication or body read, on three signals:
 
-- the runs this process already has (``SAGE_MAX_ACTIVE_STREAMS``), and
-- the event loop's lag, measured by a heartbeat every ``PERIOD_S``: over ``SAGE_MAX_LOOP_LAG_MS`` the
-  loop is behind, so taking more work would only make every stream slower.
+- the runs this process already has (``SAGE_MAX_ACTIVE_STREAMS``);
+- the event loop's lag, measured by a heartbeat every ``PERIOD_S``;
+- how long the last runs took to start (the worker threads that prepare prompts and the lease's
+  round trip, where a busy process queues work without its loop lagging).
+
+Over ``SAGE_MAX_QUEUE_DELAY_MS`` for three measurements in a row the process is behind, and taking
+more work would only make every stream slower.
 
 Only requests that start runs are refused (``POST /api/stream`` and ``/api/chat``); reads, resumes,
 interrupts and health checks always pass, so clients can still stop what runs.
 
 Usage::
 
-    app.add_middleware(Admission, running=lambda: len(runs.active), max_running=256, max_lag_ms=50)
+    limit = RunLimit(ceiling=256, target_s=0.05)
+    app.add_middleware(Admission, running=lambda: len(runs.active), limit=limit, lag=LoopLag())
+    ...
+    limit.observe_start(seconds)        # a run admitted took this long to start
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ from collections.abc import Callable
 from typing import Any
 
 PERIOD_S = 0.01
+MIN_RUNS = 2  # the run limit never closes the door entirely
+FIRST_LIMIT = 32  # where the run limit starts; it grows as fast as runs start in time
+CUT_EVERY_S = 0.1  # one congestion episode cuts the limit once, not once per late run
+ADMITTED_AT = "sage_admitted_at"
 STARTS_RUNS = frozenset({"/api/stream", "/api/chat"})
 
 
@@ -71,19 +82,34 @@ class LoopLag:
         return self.lag_s
 
 
+class RunLimit:
+    """How many runs at once keep a run's time to start (admission to model call) under the target.
+    Each run that started in time raises it by 1/limit, each late one cuts it by a tenth (at most once
+    per ``CUT_EVERY_S``): additive increase, multiplicative decrease, as TCP finds a link's capacity.
+    Late starts come from work queued where the loop's lag does not show it (the threads that prepare
+    prompts, the database pool)."""
+
+    def __init__(self, ceiling: int, target_s: float) -> None:
+        self.ceiling = ceiling
+        self.target_s = target_s
+        self.limit = float(min(ceiling, FIRST_LIMIT))
+        self._slow_start = True  # until the first late start: +1 per run in time (doubling, as TCP's)
+        self._cut_at = 0.0
+
+    def observe_start(self, seconds: float) -> None:
+        if seconds <= self.target_s:
+            self.limit = min(float(self.ceiling), self.limit + (1 if self._slow_start else 1 / self.limit))
+        elif (now := time.monotonic()) - self._cut_at >= CUT_EVERY_S:
+            self._slow_start = False
+            self.limit = max(float(MIN_RUNS), self.limit * 0.9)
+            self._cut_at = now
+
+
 class Admission:
-    def __init__(
-        self,
-        app: Any,
-        running: Callable[[], int],
-        max_running: int,
-        max_lag_ms: float,
-        lag: LoopLag,
-    ) -> None:
+    def __init__(self, app: Any, running: Callable[[], int], limit: RunLimit, lag: LoopLag) -> None:
         self.app = app
         self.running = running
-        self.max_running = max_running
-        self.max_lag_s = max_lag_ms / 1000
+        self.limit = limit
         self.lag = lag
         self.refused = 0
 
@@ -95,15 +121,22 @@ class Admission:
                 self.refused += 1
                 await _refuse(send, reason)
                 return
+            scope.setdefault("state", {})[ADMITTED_AT] = time.monotonic()  # the route reports the start
         await self.app(scope, receive, send)
 
     def _full(self) -> str | None:
-        if (running := self.running()) >= self.max_running:
+        running, limit, target_ms = self.running(), self.limit, self.limit.target_s * 1000
+        if running >= limit.ceiling:
             return f"{running} runs are in progress, the most this server process takes (SAGE_MAX_ACTIVE_STREAMS)"
-        if self.lag.lag_s > self.max_lag_s:
+        if self.lag.lag_s > limit.target_s:
             return (
                 f"this server process is {self.lag.lag_s * 1000:.0f} ms behind its work, over "
-                f"SAGE_MAX_LOOP_LAG_MS ({self.max_lag_s * 1000:.0f} ms)"
+                f"SAGE_MAX_QUEUE_DELAY_MS ({target_ms:.0f} ms)"
+            )
+        if running >= limit.limit:
+            return (
+                f"{running} runs are in progress; this server process takes more only while runs start within "
+                f"SAGE_MAX_QUEUE_DELAY_MS ({target_ms:.0f} ms)"
             )
         return None
 

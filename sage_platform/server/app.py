@@ -29,7 +29,7 @@ from sage_platform.config import Settings
 from sage_platform.identity import Identity, KeyRing
 from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.request_guard import RequestGuard
-from sage_platform.server.admission import Admission, LoopLag
+from sage_platform.server.admission import Admission, LoopLag, RunLimit
 from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of
 from sage_platform.server.envelope import ReplyWrapper
 from sage_platform.server.limits import BodyLimitMiddleware
@@ -68,6 +68,8 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         description="Streaming agent runs with tools (built-in and MCP), session and user memory.",
         lifespan=lifespan,
     )
+    # The stream routes report each run's time to start into it; admission follows what it learns.
+    app.state.run_limit = RunLimit(settings.max_active_streams, settings.max_queue_delay_ms / 1000)
     uploads = {"/api/files": settings.workspace_max_file_bytes + UPLOAD_OVERHEAD}  # multipart around the file
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, path_limits=uploads)
     app.include_router(stream_router, prefix="/api", dependencies=[Depends(caller)])
@@ -86,6 +88,8 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
             "version": __version__,
             "active_streams": len(sage.agent.runs.active),  # in this process
             "process": os.getpid(),  # which worker answered (sage serve --workers N)
+            "loop_lag_ms": round(lag.lag_s * 1000, 1),  # how far behind its work this process is
+            "run_limit": int(request.app.state.run_limit.limit),  # runs at once admission now allows
             "mcp_servers": {name: s.status for name, s in sage.mcp.servers.items()},
             "auth": keys_required(sage),
             "database": settings.database_fingerprint,
@@ -119,11 +123,7 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
     app.add_middleware(ReplyWrapper)  # a client that asked for {code, message, data} gets it for every reply
     # Outermost of all: past capacity a new run is refused before any other work is spent on it.
     app.add_middleware(
-        Admission,
-        running=lambda: len(app.state.sage.agent.runs.active),
-        max_running=settings.max_active_streams,
-        max_lag_ms=settings.max_loop_lag_ms,
-        lag=lag,
+        Admission, running=lambda: len(app.state.sage.agent.runs.active), limit=app.state.run_limit, lag=lag
     )
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from sage_platform.agent.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
 from sage_platform.agent.skills import UnknownSkills
 from sage_platform.agent.tasks import TaskStore
 from sage_platform.identity import Identity
+from sage_platform.server.admission import ADMITTED_AT
 from sage_platform.server.deps import Caller, audit, may_read, may_write, state_of
 
 router = APIRouter(tags=["agent"])
@@ -46,7 +48,11 @@ async def _start(request: Request, body: StreamRequest, identity: Identity) -> R
     try:
         # Token counting of a large message takes a while: off the event loop, which serves every stream.
         prepared = await run_in_threadpool(agent.prepare, body, admin=identity.admin)
-        return await agent.start(prepared)
+        run = await agent.start(prepared)
+        admitted = request.scope.get("state", {}).get(ADMITTED_AT)
+        if admitted is not None:  # admission's measure of how long this process makes a run wait
+            request.app.state.run_limit.observe_start(time.monotonic() - admitted)
+        return run
     except LLMNotConfigured as error:
         raise HTTPException(503, str(error)) from error
     except (LLMOverrideRefused, RequestRefused) as error:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from tests._http import healthy
 from tests.chat_stub import ChatStub
 from tests.mcp_tool_server import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
 LEASE_S = 2  # short, so the killed holder's lease runs out within the test
 
 
@@ -190,3 +193,39 @@ def test_sage_serve_workers_share_one_port(env: dict[str, str], llm: ChatStub) -
         assert all(end["type"] == "stream_end" and end["saved"] for end in ends)
         server.signal(signal.SIGINT)
         assert server.wait(60) == 0
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (scripts/install-test-tools)")
+def test_behind_the_shipped_nginx_load_balancer_any_replica_serves_any_request(
+    servers: Callable[..., Server], llm: ChatStub, tmp_path: Path
+) -> None:
+    replicas = [servers(), servers()]
+    port = free_port()
+    shipped = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "server agent-server:8080 resolve;" in shipped and "listen 8080;" in shipped
+    local = "\n".join(f"server {r.url.removeprefix('http://')};" for r in replicas)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        shipped.replace("server agent-server:8080 resolve;", local)
+        .replace("listen 8080;", f"listen 127.0.0.1:{port};")
+        .replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
+    )
+    url = f"http://127.0.0.1:{port}"
+    with Child(["nginx", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"], name="nginx") as nginx:
+        nginx.wait_for(lambda: healthy(url), timeout=30, what="the load balancer")
+        behind = Server(nginx, url)
+        answered_by = {requests.get(f"{url}/health", timeout=10).json()["process"] for _ in range(8)}
+        assert answered_by == {r.child.pid for r in replicas}  # least_conn spreads them over both
+
+        session = f"s-{uuid.uuid4().hex[:8]}"
+        lines = _lines(behind.stream(session, "[[hold]] through the balancer"))
+        first = next(lines)
+        assert first["type"] == "assistant_text"
+        assert llm.holding.wait(30)
+        # Whichever replica each of these lands on, it reaches the one streaming the session.
+        assert behind.stream(session, "again").status_code == 409
+        stopped = requests.post(f"{url}/api/sessions/{session}/interrupt", timeout=30)
+        assert stopped.json()["interrupted"] is True
+        rest = _until(lines, "stream_end")
+        assert any(m["type"] == "error" and "interrupted by request" in m["content"] for m in rest)
+        assert list(_lines(behind.resume(session))) == [first, *rest]
