@@ -17,7 +17,7 @@ install: $(STAMP)
 # Re-resolve pyproject.toml's ranges into the lock, keeping every pin that still satisfies them.
 # Upgrade one package on purpose with: make lock LOCK_ARGS="--upgrade-package NAME[==VERSION]"
 lock: install
-	$(VENV)/bin/pip-compile --quiet --extra dev --extra ray --generate-hashes --allow-unsafe --strip-extras \
+	$(VENV)/bin/pip-compile --quiet --extra dev --extra ray --extra deploy --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 	./scripts/install $(VENV) $(PYTHON)
 	touch $(STAMP)

@@ -106,6 +106,11 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
     default_llm_timeout: float = Field(60.0, gt=0, description="Seconds an LLM call may take.")
     default_llm_max_retries: int = Field(2, ge=0, description="Retries of 429/5xx LLM answers, with backoff.")
 
+    dagster_executor: Literal["in_process", "multiprocess", "k8s", "docker"] = Field(
+        "in_process",
+        description="How a run's steps execute: one process (the model loads once), parallel processes, or a "
+        "Kubernetes Job / Docker container per step (deploy/).",
+    )
     max_concurrent_runs: int = Field(4, gt=0, description="Runs the Dagster daemon launches at once.")
     pool_limits: str = Field(
         "llm=4,embedding=1,database=1", description="Concurrency pool limits: calls to rate-limited APIs, heavy builds."

@@ -1,18 +1,36 @@
 """The one composition root: ``dagster dev -m sage_platform.definitions`` or workspace.yaml.
 
 Platform-wide policy lives here:
-- every asset runs in one process per run (``in_process_executor``): the embedding model loads
-  once per run instead of once per step, and steps share a warm database connection path;
+- how a run's steps execute, from ``SAGE_DAGSTER_EXECUTOR``: by default in one process per run
+  (``in_process_executor``: the embedding model loads once per run instead of once per step);
+  ``multiprocess`` runs independent steps in parallel processes, capped by the pools; ``k8s`` and
+  ``docker`` give each step its own Job or container (the profiles under ``deploy/``);
 - the ``sage`` resource reads ``SAGE_*`` settings, so one environment configures the whole graph.
 """
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, ExecutorDefinition, in_process_executor, multiprocess_executor
 
 from sage_platform.assets import rag_assets
 from sage_platform.assets.checks import quality_checks
+from sage_platform.config import Settings
 from sage_platform.jobs import jobs
 from sage_platform.resources import SageResource
 from sage_platform.sensors import schedules, sensors
+
+
+def executor(kind: str) -> ExecutorDefinition:
+    if kind == "multiprocess":
+        return multiprocess_executor
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if kind == "docker":
+        from dagster_docker import docker_executor
+
+        return docker_executor
+    return in_process_executor
+
 
 defs = Definitions(
     assets=rag_assets,
@@ -21,5 +39,5 @@ defs = Definitions(
     schedules=schedules,
     sensors=sensors,
     resources={"sage": SageResource()},
-    executor=in_process_executor,
+    executor=executor(Settings().dagster_executor),
 )

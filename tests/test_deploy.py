@@ -121,3 +121,65 @@ def test_dagster_yaml_is_the_production_instance(settings, monkeypatch) -> None:
     pools = {node.key.path[-1]: node.pools for node in defs.resolve_asset_graph().asset_nodes}
     assert pools["chunk_embeddings"] == {"embedding"} and pools["rag_answers"] == {"llm"}
     assert pools["pgvector_index"] == {"database"}
+
+
+@pytest.mark.parametrize("profile", ["docker", "k8s"])
+def test_each_run_launcher_profile_validates_as_a_dagster_instance(
+    profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file passes Dagster's instance schema, and its run launcher's own config passes that class's
+    schema (as the instance checks it when it builds the launcher, which would need a cluster or engine)."""
+    import importlib
+
+    from dagster._config import process_config
+    from dagster._core.instance.config import dagster_instance_config
+
+    folder = ROOT / "deploy" / "dagster" / profile
+    monkeypatch.setenv("SAGE_DAGSTER_RUN_IMAGE", "sage-platform:latest")  # as the deployment sets it
+    config, _ = dagster_instance_config(str(folder))
+    launcher = config["run_launcher"]
+    launcher_class = getattr(importlib.import_module(launcher["module"]), launcher["class"])
+    assert launcher_class.__name__ == {"docker": "DockerRunLauncher", "k8s": "K8sRunLauncher"}[profile]
+    checked = process_config(launcher_class.config_type(), launcher["config"])
+    assert checked.success, checked.errors
+    broken = {**launcher["config"], "no_such_option": 1}
+    assert not process_config(launcher_class.config_type(), broken).success  # the check can fail
+    assert config["storage"]["postgres"]["postgres_url"] == {"env": "SAGE_DAGSTER_PG_URL"}
+    assert config["run_retries"]["retry_on_asset_or_op_failure"] is False
+
+
+def test_the_helm_values_name_the_platform_image_and_its_postgres() -> None:
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "sage_platform.definitions"]
+    assert {"name": "SAGE_DAGSTER_EXECUTOR", "value": "k8s"} in deployment["env"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert values["dagsterDaemon"]["runCoordinator"]["type"] == "QueuedRunCoordinator"
+
+    def values_in(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [v for value in node.values() for v in values_in(value)]
+        if isinstance(node, list):
+            return [v for item in node for v in values_in(item)]
+        return [str(node)]
+
+    assert not any("password" in v.lower() for v in values_in(values))  # secrets come from Secrets
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("in_process", "in_process"), ("multiprocess", "multiprocess"), ("k8s", "k8s"), ("docker", "docker")],
+)
+def test_the_executor_follows_the_setting(kind: str, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import sage_platform.definitions as definitions
+
+    monkeypatch.setenv("SAGE_DAGSTER_EXECUTOR", kind)
+    reloaded = importlib.reload(definitions)
+    try:
+        assert reloaded.defs.resolve_job_def("rag_job").executor_def.name == name
+    finally:
+        monkeypatch.delenv("SAGE_DAGSTER_EXECUTOR")
+        importlib.reload(definitions)
