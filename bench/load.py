@@ -8,13 +8,14 @@ phase it prints the success rate (HTTP 200, no `error` line anywhere in the stre
 achieved QPS, and p50/p99 time to first byte and to stream_end.
 
     .venv/bin/python bench/load.py [--phases 600@60,6000@600] [--tokens 20] [--modes simple,multi,team]
-                                   [--workers 1,2] [--overload 2]
+                                   [--workers 1,2] [--overload 2] [--profile FILE]
 
 With ``--modes``, every phase runs once per agent mode (``multi``: a two-step plan; ``team``: a lead
 delegating to two sub-agents at once), and reports the model calls each request made. ``--workers
 1,2`` measures the same phases against ``sage serve --workers 1`` then ``--workers 2`` and reports
 their ratio. ``--overload 2`` adds a phase at twice the best throughput reached: the accepted
-requests' latency, and how fast the rest got ``503`` with ``Retry-After``.
+requests' latency, and how fast the rest got ``503`` with ``Retry-After``. ``--profile FILE`` samples
+the server with py-spy during the first phase and prints where its CPU went.
 """
 
 from __future__ import annotations
@@ -162,6 +163,29 @@ async def phase(url: str, requests: int, qps: float, mode: str = "simple") -> di
     }  # fmt: skip
 
 
+def profile(servers: list[psutil.Process], path: str, seconds: float) -> subprocess.Popen:
+    """py-spy on the server's worker (the last process: the only one with --workers 1, a worker with more),
+    sampling the threads that hold the GIL: where the CPU goes, not where requests wait."""
+    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(servers[-1].pid), "--gil",
+               "--rate", "200", "--duration", str(max(1, int(seconds))), "--format", "raw", "--output", path]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    """Each function's share of the samples it appears in (inclusive), highest first."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    for frame, count in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
+        print(f"{100 * count / max(total, 1):5.1f}%  {frame}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phases", default="600@60,6000@600", help="REQUESTS@QPS, comma-separated")
@@ -169,6 +193,9 @@ def main() -> None:
     parser.add_argument("--db-type", default="postgres", choices=["postgres", "file", "memory"])
     parser.add_argument("--modes", default="simple", help="agent modes, comma-separated: simple,multi,team")
     parser.add_argument("--workers", default="1", help="server processes, comma-separated: 1,2 compares them")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="py-spy samples of the server (GIL holders) during the first phase, as a "
+                             "folded-stack file, and its top functions printed")  # fmt: skip
     parser.add_argument("--overload", type=float, default=0.0,
                         help="then a phase at this multiple of the capacity reached (2: twice), 10 s long")  # fmt: skip
     args = parser.parse_args()
@@ -230,9 +257,13 @@ def measure(args: argparse.Namespace, workers: int) -> dict:
             results[key] = result
             print(json.dumps({f"workers={workers}": {key: result}}), flush=True)
 
-        for count, qps in phases:
+        for number, (count, qps) in enumerate(phases):
             for mode in modes:
+                spy = profile(servers, args.profile, count / qps) if args.profile and number == 0 else None
                 run(count, qps, mode)
+                if spy is not None:
+                    spy.wait(60)
+                    print_profile(Path(args.profile))
         if args.overload:  # twice (or so) what it was seen to serve: refusals must be fast, the rest unharmed
             qps = round(args.overload * capacity)
             for mode in modes:
