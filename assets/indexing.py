@@ -117,9 +117,9 @@ def es_index(
         context.log.info(f"es_index skipped: {reason}")
         context.log_event(AssetObservation(asset_key=context.asset_key, metadata={"status": f"skipped: {reason}"}))
         return
-    from sage_platform.index.elasticsearch import ElasticsearchIndexer, es_client
+    from sage_platform.index.elasticsearch import ElasticsearchIndexer
 
-    indexer = ElasticsearchIndexer(es_client(platform.settings), platform.db)
+    indexer = ElasticsearchIndexer.from_settings(platform.settings, platform.db)
     embedder = platform.embedder
     run = indexer.rebuild if config.rebuild else indexer.sync
     stats = run(model=embedder.model_name, dim=embedder.dimension, checks=platform.index_checks)

@@ -90,6 +90,12 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
     elasticsearch_api_key: SecretStr | None = Field(None, description="Elasticsearch API key.")
     elasticsearch_username: str | None = Field(None, description="Elasticsearch user (basic auth).")
     elasticsearch_password: SecretStr | None = Field(None, description="Elasticsearch password (basic auth).")
+    elasticsearch_shards: int = Field(
+        1, ge=1, description="Primary shards of each index build; about one per 30 GB of index (docs/operators.md)."
+    )
+    elasticsearch_replicas: int = Field(
+        0, ge=0, description="Replicas of each index, added once it is loaded; 1+ on a cluster of 2+ nodes."
+    )
 
     default_llm_api_key: SecretStr | None = Field(None, description="Key of the OpenAI-compatible LLM endpoint.")
     default_llm_api_base_url: str | None = Field(None, description="OpenAI-compatible base URL (…/v1).")

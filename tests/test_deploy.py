@@ -183,3 +183,28 @@ def test_the_executor_follows_the_setting(kind: str, name: str, monkeypatch: pyt
     finally:
         monkeypatch.delenv("SAGE_DAGSTER_EXECUTOR")
         importlib.reload(definitions)
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose is not installed (scripts/install-test-tools)"
+)
+def test_the_elasticsearch_cluster_profile_merges_into_three_nodes_over_tls(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    filled = (ROOT / ".env.example").read_text().replace("change-me-too", "e").replace("change-me", "p")
+    env.write_text(filled.replace("SAGE_API_KEYS=\n", "SAGE_API_KEYS=ops=k1\n").replace(
+        "SAGE_MCP_TOKENS=\n", "SAGE_MCP_TOKENS=ops=t1\n"))  # fmt: skip
+    merged = subprocess.run(
+        ["docker-compose", "--env-file", str(env), "-f", str(ROOT / "docker-compose.yml"),
+         "-f", str(ROOT / "deploy" / "compose.es-cluster.yml"), "config"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    services = yaml.safe_load(merged.stdout)["services"]
+    nodes = {name: services[name]["environment"] for name in ("elasticsearch", "es02", "es03")}
+    assert {env["node.name"] for env in nodes.values()} == set(nodes)
+    for name, node in nodes.items():
+        assert node["discovery.type"] == "multi-node" and node["discovery.seed_hosts"] == "elasticsearch,es02,es03"
+        assert node["xpack.security.transport.ssl.enabled"] == "true"
+        assert node["xpack.security.transport.ssl.certificate"] == f"certs/{name}/{name}.crt"
+        assert services[name]["depends_on"]["es-certs"]["condition"] == "service_completed_successfully"
+    assert "ports" not in services["es02"] and "ports" not in services["es03"]

@@ -4,7 +4,7 @@
 
 Usage::
 
-    indexer = ElasticsearchIndexer(es_client(settings), db)
+    indexer = ElasticsearchIndexer.from_settings(settings, db)
     stats = indexer.sync(model="sentence-transformers/all-MiniLM-L6-v2", dim=384, checks=IndexChecks())
 """
 
@@ -30,6 +30,7 @@ from sage_platform.index.es_bodies import (
     index_actions,
     index_body,
     knn_body,
+    loaded_settings,
 )
 from sage_platform.index.pgvector import IndexCheckFailed, IndexChecks, IndexStats, ensure_vectors
 from sage_platform.index.versions import IndexVersion
@@ -71,10 +72,20 @@ def es_client(settings: Settings) -> Elasticsearch:
 
 
 class ElasticsearchIndexer:
-    def __init__(self, client: Any, db: Database, *, bulk_chunk_size: int = 500) -> None:
+    def __init__(
+        self, client: Any, db: Database, *, bulk_chunk_size: int = 500, shards: int = 1, replicas: int = 0
+    ) -> None:
         self.client = client
         self.db = db
         self.bulk_chunk_size = bulk_chunk_size
+        self.shards = shards
+        self.replicas = replicas
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> ElasticsearchIndexer:
+        return cls(
+            es_client(settings), db, shards=settings.elasticsearch_shards, replicas=settings.elasticsearch_replicas
+        )
 
     def sync(self, *, model: str, dim: int, checks: IndexChecks) -> IndexStats:
         with self.db.connect() as conn:
@@ -116,13 +127,13 @@ class ElasticsearchIndexer:
             version = versions.new_version(conn, BACKEND, INDEX_PREFIX, model, dim)
             conn.commit()
             stats.version = version.version
-            self.client.indices.create(index=version.name, **index_body(dim))
+            self.client.indices.create(index=version.name, **index_body(dim, shards=self.shards))
             loaded = time.perf_counter()
             with conn.cursor(name="es_rows") as cursor:
                 cursor.itersize = 2000
                 cursor.execute(_ROWS, (model,))
                 self._bulk(index_actions(version.name, self._recorded(conn, version.name, cursor)))
-            self.client.indices.put_settings(index=version.name, settings={"index": {"refresh_interval": "1s"}})
+            self.client.indices.put_settings(index=version.name, settings=loaded_settings(self.replicas))
             self.client.indices.refresh(index=version.name)
             stats.load_seconds = time.perf_counter() - loaded
             stats.inserted = stats.rows = int(self.client.count(index=version.name)["count"])

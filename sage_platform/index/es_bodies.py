@@ -17,13 +17,15 @@ INDEX_PREFIX = "sage-chunks-"
 RRF_RANK_CONSTANT = 60
 
 
-def index_body(dim: int, *, m: int = 16, ef_construction: int = 100) -> dict[str, Any]:
-    """Settings and mappings: ``text`` analysed for BM25, ``embedding`` cosine HNSW, metadata as keywords."""
+def index_body(dim: int, *, shards: int = 1, m: int = 16, ef_construction: int = 100) -> dict[str, Any]:
+    """Settings and mappings: ``text`` analysed for BM25, ``embedding`` cosine HNSW, metadata as keywords.
+    Created without replicas and refreshes: the bulk load writes each document once; ``loaded_settings``
+    adds both after it."""
     return {
         "settings": {
-            "number_of_shards": 1,
+            "number_of_shards": shards,
             "number_of_replicas": 0,
-            "refresh_interval": "-1",  # bulk load first; set to 1s once loaded
+            "refresh_interval": "-1",
             "analysis": {
                 "filter": {"sage_english_stop": {"type": "stop", "stopwords": "_english_"}},
                 "analyzer": {
@@ -96,6 +98,11 @@ def index_actions(index: str, rows: Iterable[Sequence[Any]]) -> Iterator[dict[st
 def delete_actions(index: str, chunk_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
     for chunk_id in chunk_ids:
         yield {"_op_type": "delete", "_index": index, "_id": chunk_id}
+
+
+def loaded_settings(replicas: int) -> dict[str, Any]:
+    """What a freshly loaded index gets before it goes live: searchable within a second, and its replicas."""
+    return {"index": {"refresh_interval": "1s", "number_of_replicas": replicas}}
 
 
 def alias_swap_body(new_index: str, old_indices: Sequence[str], alias: str = ALIAS) -> dict[str, Any]:

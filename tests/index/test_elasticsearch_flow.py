@@ -28,7 +28,7 @@ def test_build_check_alias_swap_then_difference_sync(platform: Platform) -> None
     model, dim = platform.embedder.model_name, platform.embedder.dimension
     with elasticsearch_stub() as es:
         client = es_client(Settings(elasticsearch_url=es.url, elasticsearch_api_key="secret-key"))
-        indexer = ElasticsearchIndexer(client, platform.db, bulk_chunk_size=50)
+        indexer = ElasticsearchIndexer(client, platform.db, bulk_chunk_size=50, shards=2, replicas=1)
         first = indexer.sync(model=model, dim=dim, checks=IndexChecks(sample_queries=20))
         assert first.mode == "rebuild"
         one = f"sage-chunks-{first.version}"  # versions are numbered across both backends
@@ -37,6 +37,9 @@ def test_build_check_alias_swap_then_difference_sync(platform: Platform) -> None
         assert first.rows == chunks == len(es.indices[one]) and first.checks["recall@10"] == 1.0
         created = [body for method, path, body in es.requests if method == "PUT" and path == f"/{one}"]
         assert created[0]["mappings"]["properties"]["embedding"]["dims"] == dim
+        settings = created[0]["settings"]
+        assert settings["number_of_shards"] == 2 and settings["number_of_replicas"] == 0  # loaded once, no copies
+        assert es.bodies("PUT", f"/{one}/_settings") == [{"index": {"refresh_interval": "1s", "number_of_replicas": 1}}]
         assert es.bodies("POST", "/_aliases") == [{"actions": [{"add": {"index": one, "alias": ALIAS}}]}]
 
         second = indexer.rebuild(model=model, dim=dim, checks=IndexChecks(sample_queries=20))
