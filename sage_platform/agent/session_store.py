@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -227,8 +228,11 @@ class SessionStore:
     def save_turns(self, turns: list[Turn]) -> None:
         """Several turns in one transaction and five statements, however many turns there are."""
         now = time.time()
+        ids = sorted({t.session_id for t in turns})
         with self._connect(begin=True) as conn:
-            ids = sorted({t.session_id for t in turns})
+            if conn.dialect.driver == "psycopg":  # the hot path of every run: straight to the driver
+                _save_turns_psycopg(conn.connection.driver_connection, turns, ids, now)
+                return
             counts: dict[str, int] = {
                 sid: count
                 for sid, count in conn.execute(
@@ -237,26 +241,7 @@ class SessionStore:
                     .with_for_update()
                 )
             }
-            created, message_rows, run_rows = [], [], []
-            for turn in turns:
-                if turn.session_id not in counts:
-                    counts[turn.session_id] = 0
-                    created.append(
-                        {"session_id": turn.session_id, "user_id": turn.user_id, "title": turn.title[:200],
-                         "summary_upto": 0, "message_count": 0, "created_at": now, "updated_at": now}
-                    )  # fmt: skip
-                first = counts[turn.session_id]
-                message_rows += [
-                    {"session_id": turn.session_id, "seq": first + i, "role": m.message["role"], "message": m.message,
-                     "tokens": m.tokens, "created_at": now}
-                    for i, m in enumerate(turn.messages, start=1)
-                ]  # fmt: skip
-                counts[turn.session_id] = first + len(turn.messages)
-                run = turn.run
-                run_rows.append(
-                    {"run_id": run.run_id, "session_id": turn.session_id, "status": run.status, "events": run.events,
-                     "started_at": run.started_at, "finished_at": now}
-                )  # fmt: skip
+            created, message_rows, run_rows = _turn_rows(turns, counts, now)
             if created:
                 conn.execute(insert(sessions), created)
             if message_rows:
@@ -310,3 +295,66 @@ class SessionStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_Rows = list[dict[str, Any]]
+
+
+def _turn_rows(turns: list[Turn], counts: dict[str, int], now: float) -> tuple[_Rows, _Rows, _Rows]:
+    """New sessions, messages and runs of ``turns``; ``counts`` (each session's messages so far) moves on."""
+    created: _Rows = []
+    message_rows: _Rows = []
+    run_rows: _Rows = []
+    for turn in turns:
+        if turn.session_id not in counts:
+            counts[turn.session_id] = 0
+            created.append(
+                {"session_id": turn.session_id, "user_id": turn.user_id, "title": turn.title[:200],
+                 "summary_upto": 0, "message_count": 0, "created_at": now, "updated_at": now}
+            )  # fmt: skip
+        first = counts[turn.session_id]
+        message_rows += [
+            {"session_id": turn.session_id, "seq": first + i, "role": m.message["role"], "message": m.message,
+             "tokens": m.tokens, "created_at": now}
+            for i, m in enumerate(turn.messages, start=1)
+        ]  # fmt: skip
+        counts[turn.session_id] = first + len(turn.messages)
+        run = turn.run
+        run_rows.append(
+            {"run_id": run.run_id, "session_id": turn.session_id, "status": run.status, "events": run.events,
+             "started_at": run.started_at, "finished_at": now}
+        )  # fmt: skip
+    return created, message_rows, run_rows
+
+
+def _save_turns_psycopg(raw: Any, turns: list[Turn], ids: list[str], now: float) -> None:
+    """``save_turns`` on PostgreSQL through psycopg itself: the same rows, without SQLAlchemy's
+    per-row work (the writer thread shares the GIL with every stream)."""
+    dumps = json.dumps
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT session_id, message_count FROM agent_sessions WHERE session_id = ANY(%s) FOR UPDATE", (ids,)
+        )
+        counts: dict[str, int] = dict(cursor.fetchall())
+        created, message_rows, run_rows = _turn_rows(turns, counts, now)
+        if created:
+            cursor.executemany(
+                "INSERT INTO agent_sessions (session_id, user_id, title, summary_upto, message_count, created_at, "
+                "updated_at) VALUES (%s, %s, %s, 0, 0, %s, %s)",
+                [(r["session_id"], r["user_id"], r["title"], now, now) for r in created],
+            )
+        if message_rows:
+            cursor.executemany(
+                "INSERT INTO agent_messages (session_id, seq, role, message, tokens, created_at) "
+                "VALUES (%s, %s, %s, %s::json, %s, %s)",
+                [(r["session_id"], r["seq"], r["role"], dumps(r["message"]), r["tokens"], now) for r in message_rows],
+            )
+        cursor.executemany(
+            "UPDATE agent_sessions SET message_count = %s, updated_at = %s WHERE session_id = %s",
+            [(counts[sid], now, sid) for sid in ids],
+        )
+        cursor.executemany(
+            "INSERT INTO agent_runs (run_id, session_id, status, events, started_at, finished_at) "
+            "VALUES (%s, %s, %s, %s::json, %s, %s)",
+            [(r["run_id"], r["session_id"], r["status"], dumps(r["events"]), r["started_at"], now) for r in run_rows],
+        )

@@ -114,7 +114,7 @@ def test_past_max_active_streams_new_runs_get_503_with_retry_after(start_server,
         next(messages)
         busy = server.post_stream("second")
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
-        assert "1 streams are running" in busy.json()["detail"]
+        assert "1 runs are in progress" in busy.json()["detail"] and "SAGE_MAX_ACTIVE_STREAMS" in busy.json()["detail"]
         llm.release()
         assert list(messages)[-1]["type"] == "stream_end"
     _wait_idle_session(server, response.headers["X-Session-Id"])
