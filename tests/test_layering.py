@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "sage_platform",
         "sage_platform._faults",
+        "sage_platform._settings",
         "sage_platform.hashing",
         "sage_platform.filters",
         "sage_platform.text_search",

@@ -17,12 +17,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sage_platform.agent.messages import new_id
-
-if TYPE_CHECKING:
-    from sage_platform.agent.coordination import StreamCoordinator
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +114,19 @@ class Run:
         return True
 
 
+class Coordinator(Protocol):
+    """Where sessions are leased across processes (``coordination.StreamCoordinator``: PostgreSQL)."""
+
+    async def acquire(self, run: Run, max_per_user: int) -> None: ...
+
+    async def release(self, run: Run) -> None: ...
+
+
 class RunRegistry:
     """This process's runs. With a ``coordinator`` (the server's), a session's lease and its user's quota
     are held in the database, so they hold across every process serving the same sessions."""
 
-    def __init__(
-        self, max_active: int = 256, max_per_user: int = 16, coordinator: StreamCoordinator | None = None
-    ) -> None:
+    def __init__(self, max_active: int = 256, max_per_user: int = 16, coordinator: Coordinator | None = None) -> None:
         self.active: dict[str, Run] = {}
         self.max_active = max_active
         self.max_per_user = max_per_user

@@ -120,7 +120,7 @@ class AgentState:
     @property
     def coordinator(self) -> StreamCoordinator:
         coordinator = self.agent.runs.coordinator
-        assert coordinator is not None, "the server's runs are always coordinated through the database"
+        assert isinstance(coordinator, StreamCoordinator), "the server's runs are coordinated through the database"
         return coordinator
 
     async def start(self) -> None:
