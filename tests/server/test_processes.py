@@ -108,6 +108,9 @@ def test_a_stream_on_one_process_is_followed_guided_and_refused_through_another(
     guided = requests.post(f"{b.url}/api/sessions/{session}/inject-user-message", json={"content": "be brief"},
                            timeout=30)  # fmt: skip
     assert guided.status_code == 200 and guided.json()["injected"] is True, guided.text
+    too_long = requests.post(f"{b.url}/api/sessions/{session}/inject-user-message", json={"content": "x" * 9000},
+                             timeout=30)  # fmt: skip
+    assert too_long.status_code == 413 and "another server process" in too_long.json()["detail"]
 
     llm.release()
     rest_on_a = _until(a_lines, "stream_end")
@@ -118,6 +121,17 @@ def test_a_stream_on_one_process_is_followed_guided_and_refused_through_another(
 
     # The finished run, replayed through B, is the whole stream A sent.
     assert list(_lines(b.resume(session))) == seen_on_a + rest_on_a
+
+    # B's session list sees a run on A as running, and no longer once it ended.
+    llm.held.clear()
+    again = _lines(a.stream(session, "[[hold]] once more"))
+    next(again)
+    listed = {s["session_id"]: s["running"] for s in requests.get(f"{b.url}/api/sessions", timeout=30).json()}
+    assert listed[session] is True
+    llm.release()
+    _until(again, "stream_end")
+    listed = {s["session_id"]: s["running"] for s in requests.get(f"{b.url}/api/sessions", timeout=30).json()}
+    assert listed[session] is False
 
 
 def test_a_stream_on_one_process_is_interrupted_and_resumed_through_another(
