@@ -97,6 +97,9 @@ class AgentServerSettings(BaseModel):
         description="A server whose work waits this long (event loop lag, or runs' time to start) refuses new runs "
         "at once (503, Retry-After).",
     )
+    max_streams_total: int = Field(
+        0, ge=0, description="Runs at once across every server process on the database (503 past it); 0: no such cap."
+    )
     workers: int = Field(
         1, ge=1, le=64, description="Server processes on one port; they share sessions through the database."
     )

@@ -36,7 +36,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from sage_platform.agent.messages import encode
-from sage_platform.agent.runs import QuotaExceeded, Run, SessionBusy
+from sage_platform.agent.runs import QuotaExceeded, Run, ServerBusy, SessionBusy
 
 logger = logging.getLogger(__name__)
 CHANNEL = "sage_runs"
@@ -65,11 +65,15 @@ WHERE {column} = %s AND expires_at > clock_timestamp()
 
 
 class StreamCoordinator:
-    def __init__(self, url: str, *, lease_seconds: float = 15.0, successor_of: str | None = None) -> None:
-        """``successor_of``: a name (an agent task's) whose earlier holders this one replaces, live or
-        not: a task's retry takes its session over from the attempt it supersedes."""
+    def __init__(
+        self, url: str, *, lease_seconds: float = 15.0, max_total: int = 0, successor_of: str | None = None
+    ) -> None:
+        """``max_total``: streams at once across every process (0: no such cap); ``successor_of``: a name
+        (an agent task's) whose earlier holders this one replaces, live or not: a task's retry takes its
+        session over from the attempt it supersedes."""
         self.url = url
         self.lease_seconds = lease_seconds
+        self.max_total = max_total
         self.holder = f"{successor_of or ''}{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._take_over = None if successor_of is None else successor_of.replace("%", "").replace("_", r"\_") + "%"
         self.runs: dict[str, Run] = {}  # this process's leased runs, by run id
@@ -97,21 +101,25 @@ class StreamCoordinator:
     async def acquire(self, run: Run, max_per_user: int) -> None:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
-                "SELECT sage_take_stream_lease(%s, %s, %s, %s, %s, %s, %s)",
+                "SELECT sage_take_stream_lease(%s, %s, %s, %s, %s, %s, %s, %s)",
                 (run.session_id, run.run_id, run.user_id, self.holder, self.lease_seconds, max_per_user,
-                 self._take_over),
+                 self._take_over, self.max_total),
             )  # fmt: skip
-            taken = (await cursor.fetchone() or (False,))[0]
-        if taken:
+            outcome = (await cursor.fetchone() or ("busy",))[0]
+        if outcome == "taken":
             self.runs[run.run_id] = run
-            return
-        lease = await self.lease_of(run.session_id)
-        if lease is not None:
+        elif outcome == "busy":
             raise SessionBusy(f"session {run.session_id} already has a running stream; interrupt it or resume it")
-        raise QuotaExceeded(
-            f"user {run.user_id} already runs {max_per_user} streams, the most one user may "
-            "(SAGE_MAX_STREAMS_PER_USER); wait for one to end"
-        )
+        elif outcome == "full":
+            raise ServerBusy(
+                f"{self.max_total} streams are running across the servers, the most allowed "
+                "(SAGE_MAX_STREAMS_TOTAL); retry shortly"
+            )
+        else:
+            raise QuotaExceeded(
+                f"user {run.user_id} already runs {max_per_user} streams, the most one user may "
+                "(SAGE_MAX_STREAMS_PER_USER); wait for one to end"
+            )
 
     async def release(self, run: Run) -> None:
         """The run's messages are all mirrored (if followed), then the lease goes; stream_end follows."""

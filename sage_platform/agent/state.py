@@ -92,7 +92,10 @@ class AgentState:
                 settings.max_active_streams,
                 settings.max_streams_per_user,
                 StreamCoordinator(
-                    platform.db.url, lease_seconds=settings.stream_lease_seconds, successor_of=successor_of
+                    platform.db.url,
+                    lease_seconds=settings.stream_lease_seconds,
+                    max_total=settings.max_streams_total,
+                    successor_of=successor_of,
                 ),
             ),
             skills=SkillLibrary(settings.skills_dir),

@@ -78,6 +78,7 @@ AGENT_SERVER = (
     "max_active_streams",
     "max_streams_per_user",
     "max_queue_delay_ms",
+    "max_streams_total",
     "workers",
     "stream_lease_seconds",
     "tool_timeout",

@@ -157,6 +157,19 @@ def test_a_stream_on_one_process_is_interrupted_and_resumed_through_another(
     assert _until(_lines(again), "stream_end")[-1]["saved"] is True
 
 
+def test_a_total_cap_holds_across_processes(servers: Callable[..., Server], llm: ChatStub) -> None:
+    a, b = servers(SAGE_MAX_STREAMS_TOTAL="1"), servers(SAGE_MAX_STREAMS_TOTAL="1")
+    held = _lines(a.stream(f"s-{uuid.uuid4().hex[:8]}", "[[hold]] the only stream allowed"))
+    next(held)
+    assert llm.holding.wait(30)
+    refused = b.stream(f"s-{uuid.uuid4().hex[:8]}", "another session, on the other process")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert "SAGE_MAX_STREAMS_TOTAL" in refused.json()["detail"]
+    llm.release()
+    _until(held, "stream_end")
+    assert b.stream(f"s-{uuid.uuid4().hex[:8]}", "now there is room").status_code == 200
+
+
 def test_a_process_killed_mid_stream_frees_its_session_when_its_lease_expires(
     servers: Callable[..., Server], llm: ChatStub
 ) -> None:

@@ -30,16 +30,26 @@ def upgrade() -> None:
         CREATE INDEX agent_stream_leases_holder ON agent_stream_leases (holder);
         -- One round trip per start: the user's starts queue on an advisory lock, and the count that
         -- follows (a new snapshot, in a function) sees every lease committed before it.
+        -- One round trip per start: 'taken', or why not ('busy', 'quota', 'full'). Starts queue on an
+        -- advisory lock (the user's; everyone's when there is a total cap), and the counts that follow
+        -- (a new snapshot, in a function) see every lease committed before them.
         CREATE FUNCTION sage_take_stream_lease(
             p_session text, p_run text, p_user text, p_holder text, p_ttl double precision,
-            p_max_per_user integer, p_take_over text
-        ) RETURNS boolean LANGUAGE plpgsql AS $$
+            p_max_per_user integer, p_take_over text, p_max_total integer
+        ) RETURNS text LANGUAGE plpgsql AS $$
         BEGIN
+            IF p_max_total > 0 THEN
+                PERFORM pg_advisory_xact_lock(7, 0);
+                IF (SELECT count(*) FROM agent_stream_leases
+                    WHERE expires_at > clock_timestamp() AND session_id <> p_session) >= p_max_total THEN
+                    RETURN 'full';
+                END IF;
+            END IF;
             PERFORM pg_advisory_xact_lock(hashtextextended(p_user, 7));
             IF (SELECT count(*) FROM agent_stream_leases
                 WHERE user_id = p_user AND expires_at > clock_timestamp() AND session_id <> p_session)
                >= p_max_per_user THEN
-                RETURN false;
+                RETURN 'quota';
             END IF;
             INSERT INTO agent_stream_leases AS held (session_id, run_id, user_id, holder, started_at, expires_at)
             VALUES (p_session, p_run, p_user, p_holder, clock_timestamp(),
@@ -47,7 +57,7 @@ def upgrade() -> None:
             ON CONFLICT (session_id) DO UPDATE SET run_id = excluded.run_id, user_id = excluded.user_id,
                 holder = excluded.holder, started_at = excluded.started_at, expires_at = excluded.expires_at
                 WHERE held.expires_at <= clock_timestamp() OR held.holder LIKE p_take_over;
-            RETURN FOUND;
+            RETURN CASE WHEN FOUND THEN 'taken' ELSE 'busy' END;
         END
         $$;
         CREATE TABLE agent_stream_events (
