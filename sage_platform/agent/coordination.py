@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from sage_platform.agent.messages import encode
@@ -58,10 +59,15 @@ class Lease:
     holder: str
 
 
-_LIVE = """
-SELECT session_id, run_id, user_id, holder FROM agent_stream_leases
-WHERE {column} = %s AND expires_at > clock_timestamp()
-"""
+_LIVE = sql.SQL(
+    "SELECT session_id, run_id, user_id, holder FROM agent_stream_leases "
+    "WHERE {column} = %s AND expires_at > clock_timestamp()"
+)
+
+
+def ends_stream(line: str) -> bool:
+    """Whether an NDJSON line of a stream is its ``stream_end`` (``encode`` writes ``type`` first)."""
+    return line.startswith('{"type":"stream_end"')
 
 
 class StreamCoordinator:
@@ -201,7 +207,7 @@ class StreamCoordinator:
                 if lines:
                     index += len(lines)
                     yield lines
-                    if '"type":"stream_end"' in lines[-1]:
+                    if ends_stream(lines[-1]):
                         return
                     continue
                 if lease.run_id in self._ended:
@@ -223,7 +229,7 @@ class StreamCoordinator:
 
     async def _lease(self, column: str, value: str) -> Lease | None:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(_LIVE.format(column=column), (value,))  # column: ours, never input
+            cursor = await conn.execute(_LIVE.format(column=sql.Identifier(column)), (value,))
             row = await cursor.fetchone()
         return Lease(*row) if row else None
 
@@ -253,10 +259,11 @@ class StreamCoordinator:
         kind, _, rest = payload.partition(" ")
         run_id, _, text = rest.partition(" ")
         if kind in ("p", "e"):
-            for waker in self._wakers.get(run_id, ()):
+            waiting = self._wakers.get(run_id, ())
+            if kind == "e" and waiting:
+                self._ended.add(run_id)  # forgotten when the last one waiting stops (_watching)
+            for waker in waiting:
                 waker.set()
-                if kind == "e":
-                    self._ended.add(run_id)
             return
         run = self.runs.get(run_id)
         if run is None:

@@ -111,14 +111,12 @@ class Admission:
         self.running = running
         self.limit = limit
         self.lag = lag
-        self.refused = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in STARTS_RUNS:
             self.lag.start()
             reason = self._full()
             if reason is not None:
-                self.refused += 1
                 await _refuse(send, reason)
                 return
             scope.setdefault("state", {})[ADMITTED_AT] = time.monotonic()  # the route reports the start

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from sage_platform.agent.budget import ContextTooLong
-from sage_platform.agent.coordination import GuidanceTooLong, Lease
+from sage_platform.agent.coordination import GuidanceTooLong, Lease, ends_stream
 from sage_platform.agent.llm import LLMNotConfigured, LLMOverrideRefused
 from sage_platform.agent.loop import RequestRefused, TeamWithoutMembers, UnknownTools
 from sage_platform.agent.messages import encode
@@ -130,7 +130,7 @@ async def _follow_remote(request: Request, lease: Lease, start: int) -> AsyncIte
     async for lines in sage.coordinator.follow(lease, start):
         index += len(lines)
         yield "".join(f"{line}\n" for line in lines).encode()
-        if '"type":"stream_end"' in lines[-1]:
+        if ends_stream(lines[-1]):
             return
     finished = await run_in_threadpool(sage.store.last_run, lease.session_id)
     if finished is not None and finished.run_id == lease.run_id:
