@@ -12,8 +12,9 @@ from dagster import (
 )
 
 from sage_platform.assets._metadata import table
+from sage_platform.assets.embedding import chunk_embeddings
 from sage_platform.assets.evaluation import evaluation_report
-from sage_platform.assets.indexing import chunk_embeddings, pgvector_index
+from sage_platform.assets.indexing import pgvector_index
 from sage_platform.assets.ingestion import document_chunks, raw_documents
 from sage_platform.evaluation.gate import compare_scores
 from sage_platform.quality import QualityResult, chunks_quality, documents_quality, embeddings_quality, index_quality

@@ -1,13 +1,12 @@
-"""Indexing assets: content-addressed embeddings, the pgvector table, and Elasticsearch."""
+"""Indexing assets: the pgvector tables and Elasticsearch, from the content-addressed embeddings."""
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetObservation, Config, MaterializeResult, asset
 
-from sage_platform.assets.ingestion import CODE_VERSIONS, document_chunks
-from sage_platform.embeddings import embed_missing_chunks
+from sage_platform.assets.embedding import chunk_embeddings
+from sage_platform.assets.ingestion import CODE_VERSIONS
 from sage_platform.index import IndexStats, sync_pgvector_index
 from sage_platform.index.pgvector import rebuild_pgvector_index
 from sage_platform.resources import SageResource
@@ -32,44 +31,6 @@ def _index_metadata(stats: IndexStats) -> dict[str, Any]:
         "build_time_s": round(stats.total_seconds, 3),
         **{f"check_{key}": value for key, value in stats.checks.items() if isinstance(value, int | float)},
     }
-
-
-@asset(
-    group_name="rag",
-    kinds={"pytorch", "postgres"},
-    deps=[document_chunks],
-    pool="embedding",
-    code_version=CODE_VERSIONS["chunk_embeddings"],
-)
-def chunk_embeddings(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
-    """One vector per (model, chunk text). Only texts never embedded with this model are embedded."""
-    platform = sage.platform
-    embedder = platform.embedder
-    began = time.perf_counter()
-
-    def progress(done: int, total: int, rate: float) -> None:
-        eta = (total - done) / rate if rate else 0.0
-        context.log.info(f"embedded {done}/{total} chunk texts ({rate:.1f}/s, about {eta:.0f}s left)")
-
-    stats = embed_missing_chunks(
-        platform.db, embedder, texts_per_commit=platform.settings.embedding_commit_every, progress=progress
-    )
-    return MaterializeResult(
-        metadata={
-            "model": embedder.model_name,
-            "dimension": embedder.dimension,
-            "batch_size": embedder.batch_size,
-            "chunks": stats.chunks,
-            "embedded": stats.embedded,
-            "reused": stats.reused,
-            "retired_other_models": stats.retired,
-            "dropped_unused": stats.orphans_dropped,
-            "chunks_per_second": round(stats.chunks_per_second, 2),
-            "embedding_s": round(stats.seconds_embedding, 3),
-            "writing_s": round(stats.seconds_writing, 3),
-            "duration_s": round(time.perf_counter() - began, 3),
-        }
-    )
 
 
 @asset(

@@ -62,6 +62,13 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
         description="Local model: forward passes at once per process (more can pay for parallel pipeline steps).",
     )
     embedding_commit_every: int = Field(256, gt=0, description="Texts embedded per committed transaction.")
+    embedding_shards: int = Field(
+        0,
+        ge=0,
+        description="Steps the embedding fans out to (disjoint shards of the missing texts). 0: one per core when "
+        "steps run in their own processes (SAGE_DAGSTER_EXECUTOR other than in_process), fewer for a small backlog; "
+        "one in process.",
+    )
 
     retrieval_k: int = Field(5, gt=0, description="Chunks given to the answerer.")
     retriever: str = Field(
@@ -119,7 +126,9 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
     )
     max_concurrent_runs: int = Field(4, gt=0, description="Runs the Dagster daemon launches at once.")
     pool_limits: str = Field(
-        "llm=4,embedding=1,database=1", description="Concurrency pool limits: calls to rate-limited APIs, heavy builds."
+        "llm=4,embedding=auto,database=1",
+        description="Concurrency pool limits: calls to rate-limited APIs, heavy builds. embedding=auto: one step "
+        "at a time in process, one per core when steps run in processes of their own.",
     )
     dagster_host: str = Field("127.0.0.1", description="Dagster UI address (sage up).")
     dagster_port: int = Field(3000, gt=0, lt=65536, description="Dagster UI port (sage up).")

@@ -8,14 +8,26 @@ Platform-wide policy lives here:
 - the ``sage`` resource reads ``SAGE_*`` settings, so one environment configures the whole graph.
 """
 
-from dagster import Definitions, ExecutorDefinition, in_process_executor, multiprocess_executor
+import warnings
 
-from sage_platform.assets import rag_assets
+from dagster import (
+    BetaWarning,
+    Definitions,
+    ExecutorDefinition,
+    JobDefinition,
+    in_process_executor,
+    multiprocess_executor,
+)
+
+from sage_platform.assets import rag_assets, rag_resources
 from sage_platform.assets.checks import quality_checks
 from sage_platform.config import Settings
 from sage_platform.jobs import jobs
-from sage_platform.resources import SageResource
 from sage_platform.sensors import schedules, sensors
+
+# Dagster's own sensors pass its beta owners= parameter when definitions resolve, in every process that
+# loads them (step processes too): not ours to fix, and not worth a line per step.
+warnings.filterwarnings("ignore", "Parameter `owners`", BetaWarning)
 
 
 def executor(kind: str) -> ExecutorDefinition:
@@ -38,6 +50,11 @@ defs = Definitions(
     jobs=jobs,
     schedules=schedules,
     sensors=sensors,
-    resources={"sage": SageResource()},
+    resources=rag_resources(),
     executor=executor(Settings().dagster_executor),
 )
+
+
+def job_named(name: str) -> JobDefinition:
+    """A job of ``defs``, as a step process rebuilds it (``build_reconstructable_job``)."""
+    return defs.resolve_job_def(name)

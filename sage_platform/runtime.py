@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -52,14 +51,16 @@ def instance_yaml(settings: Settings) -> str:
 
 
 def set_pool_limits(settings: Settings) -> dict[str, int]:
-    """Pool limits from ``SAGE_POOL_LIMITS`` (e.g. ``llm=4,embedding=1,database=1``) into the instance."""
+    """Pool limits from ``SAGE_POOL_LIMITS`` (e.g. ``llm=4,embedding=2,database=1``) into the instance."""
     from dagster import DagsterInstance
 
     limits: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in settings.pool_limits.split(","))):
         pool, _, count = part.partition("=")
+        if count == "auto":  # as many embedding shards at once as can run in parallel
+            count = "1" if settings.dagster_executor == "in_process" else str(os.cpu_count() or 1)
         if not count.isdigit():
-            raise ValueError(f"SAGE_POOL_LIMITS: {part!r} is not pool=count")
+            raise ValueError(f"SAGE_POOL_LIMITS: {part!r} is not pool=count (or pool=auto)")
         limits[pool.strip()] = int(count)
     with DagsterInstance.get() as instance:
         for pool, slots in limits.items():
@@ -67,23 +68,32 @@ def set_pool_limits(settings: Settings) -> dict[str, int]:
     return limits
 
 
-def materialize_graph(settings: Settings, *, log_level: str = "INFO", job_name: str = RAG_JOB) -> bool:
-    """Run a job (``rag_job`` unless named) once in this process, recorded in the Dagster instance."""
+def materialize_graph(
+    settings: Settings, *, log_level: str = "INFO", job_name: str = RAG_JOB, assets: list[str] | None = None
+) -> bool:
+    """Run a job (``rag_job`` unless named) once, recorded in the Dagster instance: in this process, or
+    with its steps in other processes when ``SAGE_DAGSTER_EXECUTOR`` says so. ``assets`` narrows the run
+    to those assets of the job (with their checks)."""
     Database.from_settings(settings)  # start the server and migrate before Dagster connects
     prepare_dagster_home(settings)
-    from dagster import BetaWarning, DagsterInstance
+    from dagster import AssetKey, DagsterInstance
 
-    with warnings.catch_warnings(), DagsterInstance.get() as instance:
-        # Dagster's own sensors pass its beta owners= parameter when definitions resolve: not ours to fix.
-        warnings.filterwarnings("ignore", "Parameter `owners`", BetaWarning)
-        from sage_platform.definitions import defs
+    selection = [AssetKey(name) for name in assets] if assets else None
+    with DagsterInstance.get() as instance:
+        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+        if settings.dagster_executor == "in_process":
+            from sage_platform.definitions import defs
 
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
-    return result.success
+            result = defs.resolve_job_def(job_name).execute_in_process(
+                instance=instance, raise_on_error=False, run_config=run_config, asset_selection=selection
+            )
+            return result.success
+        # Other executors start steps in processes of their own, which rebuild the job from its module.
+        from dagster import build_reconstructable_job, execute_job
+
+        job = build_reconstructable_job("sage_platform.definitions", "job_named", reconstructable_args=(job_name,))
+        with execute_job(job, instance, run_config=run_config, asset_selection=selection) as executed:
+            return executed.success
 
 
 def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:

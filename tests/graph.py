@@ -6,15 +6,14 @@ from typing import Any
 
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 
-from sage_platform.assets import rag_assets
+from sage_platform.assets import rag_assets, rag_resources
 from sage_platform.assets.checks import quality_checks
-from sage_platform.resources import SageResource
 
 
 def run_graph(instance: DagsterInstance | None = None, *, raise_on_error: bool = True) -> ExecuteInProcessResult:
     return materialize(
         [*rag_assets, *quality_checks],
-        resources={"sage": SageResource()},
+        resources=rag_resources(),
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,
     )

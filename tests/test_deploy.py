@@ -106,6 +106,10 @@ def test_dagster_yaml_is_the_production_instance(settings, monkeypatch) -> None:
     Database.from_settings(settings)
     prepare_dagster_home(settings)
     assert set_pool_limits(settings) == {"llm": 4, "embedding": 1, "database": 1}
+    # embedding=auto: one shard at a time in process; one per core when steps have processes of their own
+    multiprocess = settings.model_copy(update={"dagster_executor": "multiprocess"})
+    assert set_pool_limits(multiprocess)["embedding"] == (os.cpu_count() or 1)
+    assert set_pool_limits(settings)["embedding"] == 1
     with DagsterInstance.get() as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2

@@ -50,7 +50,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
 def _cmd_materialize(args: argparse.Namespace) -> int:
     from sage_platform import runtime
 
-    ok = runtime.materialize_graph(settings_from(args, for_children=True), log_level=args.log_level)
+    assets = [name.strip() for name in (args.select or "").split(",") if name.strip()] or None
+    ok = runtime.materialize_graph(settings_from(args, for_children=True), log_level=args.log_level, assets=assets)
     print("materialization succeeded" if ok else "materialization FAILED", file=sys.stderr)
     return 0 if ok else 1
 
@@ -161,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     materialize = commands.add_parser("materialize", help="materialize the whole asset graph once, without UI")
     materialize.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    materialize.add_argument(
+        "--select",
+        metavar="ASSET[,ASSET]",
+        help="only these assets (and their checks), e.g. raw_documents,document_chunks,chunk_embeddings",
+    )
     add_settings(materialize, PIPELINE)
     materialize.set_defaults(func=_cmd_materialize)
 

@@ -46,6 +46,39 @@ def embed_missing_chunks(
     texts_per_commit: int = TEXTS_PER_COMMIT,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> EmbedStats:
+    """Embed every chunk text the current model lacks, then tidy the store: the whole step in one call."""
+    stats = embed_shard(db, embedder, texts_per_commit=texts_per_commit, progress=progress)
+    stats.retired, stats.orphans_dropped = tidy_embeddings(db, embedder.model_name)
+    return stats
+
+
+def count_missing(db: Database, model: str) -> int:
+    """Distinct chunk texts with no vector from ``model``."""
+    with db.connect() as conn:
+        row = conn.execute(
+            """SELECT count(DISTINCT c.text_hash) FROM chunks c
+               WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.model = %s AND e.text_hash = c.text_hash)""",
+            (model,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def embed_shard(
+    db: Database,
+    embedder: Embedder,
+    *,
+    shard: int = 0,
+    shards: int = 1,
+    texts_per_commit: int = TEXTS_PER_COMMIT,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> EmbedStats:
+    """Embed the missing texts of one shard (text hashes split ``shards`` ways by their first hex digits).
+
+    Shards are disjoint, so processes embedding different shards of the same model never write the same
+    row; each commits every ``texts_per_commit`` texts, so a killed shard resumes where it stopped.
+    """
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
     stats = EmbedStats()
     model = embedder.model_name
     dimension = embedder.dimension  # loads the model now, outside the timed loop
@@ -53,12 +86,14 @@ def embed_missing_chunks(
         missing = conn.execute(
             """SELECT DISTINCT ON (c.text_hash) c.text_hash, c.text FROM chunks c
                WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.model = %s AND e.text_hash = c.text_hash)
+                 AND ('x' || substr(c.text_hash, 1, 7))::bit(28)::int %% %s = %s
                ORDER BY c.text_hash""",
-            (model,),
+            (model, shards, shard),
         ).fetchall()
         counts = conn.execute("SELECT count(*), count(DISTINCT text_hash) FROM chunks").fetchone()
         stats.chunks = int(counts[0]) if counts else 0
-        stats.reused = (int(counts[1]) if counts else 0) - len(missing)
+        if shards == 1:
+            stats.reused = (int(counts[1]) if counts else 0) - len(missing)
         # Similar lengths side by side pad less; the model sorts within each call as well.
         missing.sort(key=lambda row: len(row[1]))
         conn.execute(
@@ -87,8 +122,17 @@ def embed_missing_chunks(
             crash_point("chunk_embeddings.batch")
             if progress:
                 progress(stats.embedded, len(missing), stats.chunks_per_second)
-        stats.retired = max(conn.execute("DELETE FROM embeddings WHERE model <> %s", (model,)).rowcount, 0)
-        stats.orphans_dropped = max(
+    return stats
+
+
+def tidy_embeddings(db: Database, model: str) -> tuple[int, int]:
+    """Retire other models' vectors and drop vectors no chunk uses: (retired, dropped).
+
+    Run once every shard is done: before that, another model's vectors may still be the live ones.
+    """
+    with db.connect() as conn:
+        retired = max(conn.execute("DELETE FROM embeddings WHERE model <> %s", (model,)).rowcount, 0)
+        dropped = max(
             conn.execute(
                 """DELETE FROM embeddings e WHERE e.model = %s
                    AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = e.text_hash)""",
@@ -96,4 +140,4 @@ def embed_missing_chunks(
             ).rowcount,
             0,
         )
-    return stats
+    return retired, dropped

@@ -39,6 +39,14 @@ def _model_threads(count: int) -> ThreadPoolExecutor:
         return _RUNNERS[key]
 
 
+def share_cores(processes: int) -> None:
+    """Give this process its share of the cores when ``processes`` processes embed at once: each one's
+    forward passes would otherwise start a thread per core, and they would all fight over them."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
+
+
 class LocalEmbedder:
     def __init__(self, model: str = LOCAL_EMBEDDING_MODEL, batch_size: int = 10, threads: int = 1) -> None:
         self.model_dir, self.model_name = resolve_model_dir(model)

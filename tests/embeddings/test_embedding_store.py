@@ -4,12 +4,13 @@ per model; unchanged texts are reused, unused vectors dropped, and another model
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sage_platform.chunking import ChunkSplitter
 from sage_platform.chunking.chunk_store import chunk_documents
 from sage_platform.config import Settings
 from sage_platform.db import Database
-from sage_platform.embeddings.embedding_store import embed_missing_chunks
+from sage_platform.embeddings.embedding_store import count_missing, embed_missing_chunks, embed_shard
 from sage_platform.embeddings.openai_api import OpenAIEmbedder
 from sage_platform.ingest import ingest_corpus
 from tests.openai_stub import openai_stub, stub_vector
@@ -65,3 +66,26 @@ def test_each_distinct_text_is_embedded_once_then_reused_dropped_or_retired(sett
         with db.connect() as conn:
             models = conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model").fetchall()
         assert models == [("stub-two", 2)]
+
+
+def test_shards_split_the_missing_texts_disjointly_and_cover_them(settings: Settings, db: Database) -> None:
+    texts = [f"Note {n} on a patient cohort of {n * 7} adults." for n in range(40)]
+    for n, text in enumerate(texts):
+        (settings.corpus_dir / f"{n}.txt").write_text(text)
+    with openai_stub() as stub:
+        embedder = OpenAIEmbedder("stub-one", base_url=stub.url, api_key="k", batch_size=8)
+        _ = embedder.dimension  # its probe request, before the counted ones
+        _chunk(db, settings, embedder)
+        assert count_missing(db, "stub-one") == 40
+        stub.requests.clear()
+        sent = []
+        for shard in range(3):
+            stats = embed_shard(db, embedder, shard=shard, shards=3)
+            sent.append(_texts_sent(stub))
+            stub.requests.clear()
+            assert stats.embedded == len(sent[-1]) > 0
+        assert sorted(t for part in sent for t in part) == sorted(texts)  # each text in exactly one shard
+        assert count_missing(db, "stub-one") == 0
+        assert embed_shard(db, embedder, shard=1, shards=3).embedded == 0
+        with pytest.raises(ValueError, match="shard 3 is not in 0..2"):
+            embed_shard(db, embedder, shard=3, shards=3)
