@@ -89,6 +89,12 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
     text_search_language: str = Field("english", description="Default full-text configuration (per document).")
     index_check_queries: int = Field(200, gt=0, description="Sample queries of a rebuilt index's recall check.")
     index_min_recall: float = Field(0.95, gt=0, le=1, description="recall@10 a rebuilt index must reach.")
+    binary_index_above_rows: int = Field(
+        1_000_000,
+        ge=0,
+        description="An index version with more chunks gets binary-quantized HNSW, re-ranked by the full vectors "
+        "(smaller, faster to build, higher recall at a million chunks: docs/benchmarks.md).",
+    )
 
     eval_regression_margin: float = Field(2.0, ge=0, description="Points (0–100) a headline metric may drop.")
     eval_regression_severity: Literal["WARN", "ERROR"] = Field("ERROR", description="How a regression fails.")

@@ -80,6 +80,7 @@ class Platform:
             sample_queries=self.settings.index_check_queries,
             min_recall=self.settings.index_min_recall,
             ef_search=self.settings.hnsw_ef_search,
+            binary_above_rows=self.settings.binary_index_above_rows,
         )
 
     @cached_property

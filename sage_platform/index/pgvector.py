@@ -27,6 +27,7 @@ from sage_platform._faults import crash_point
 from sage_platform.db import Database
 from sage_platform.db.vectors import as_array
 from sage_platform.index import lexicon, versions
+from sage_platform.index.vector_kinds import VectorIndex, choose_kind
 from sage_platform.index.versions import IndexVersion
 
 LIVE_VIEW = "chunk_index"
@@ -47,10 +48,13 @@ class IndexCheckFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class IndexChecks:
+    """What a build checks before readers switch to it, and which vector index it builds."""
+
     sample_queries: int = 200
     min_recall: float = 0.95
     ef_search: int = 100
     k: int = 10
+    binary_above_rows: int = 1_000_000  # more rows than this: binary-quantized HNSW, re-ranked (vector_kinds)
 
 
 @dataclass
@@ -149,9 +153,10 @@ def rebuild_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexC
             stats.version = version.version
             _build_table(conn, version, stats)
             crash_point("pgvector_index.loaded")
-            _build_indexes(conn, version, stats)
             stats.rows = _count(conn, version.name)
-            stats.checks = _check(conn, version, chunk_count, stats.rows, checks)
+            index = VectorIndex(choose_kind(stats.rows, checks.binary_above_rows), version.dim)
+            _build_indexes(conn, version, stats, index)
+            stats.checks = {**_check(conn, version, chunk_count, stats.rows, checks, index), "vector_index": index.kind}
             _switch_readers(conn, version, stats)
         finally:
             conn.rollback()
@@ -199,16 +204,12 @@ def _build_table(conn: psycopg.Connection, version: IndexVersion, stats: IndexSt
     conn.commit()
 
 
-def _build_indexes(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats) -> None:
+def _build_indexes(conn: psycopg.Connection, version: IndexVersion, stats: IndexStats, index: VectorIndex) -> None:
     """HNSW and GIN over a full table: one bulk build each, faster than growing them row by row."""
     table = sql.Identifier(version.name)
     began = time.perf_counter()
     conn.execute("SET maintenance_work_mem = '1GB'")
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})"
-        ).format(sql.Identifier(f"{version.name}_hnsw"), table, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
-    )
+    conn.execute(index.create_sql(f"{version.name}_hnsw", version.name, m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION))
     stats.hnsw_seconds = time.perf_counter() - began
     for suffix, definition in (
         ("tsv", "USING gin (tsv)"),
@@ -223,8 +224,11 @@ def _build_indexes(conn: psycopg.Connection, version: IndexVersion, stats: Index
     conn.commit()
 
 
-def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) -> float:
-    """Mean recall@k of HNSW against exact search, on ``gate_queries`` made from sample rows.
+def measure_recall(
+    conn: psycopg.Connection, table: str, checks: IndexChecks, index: VectorIndex | None = None
+) -> float:
+    """Mean recall@k of the vector index, searched as readers search it, against exact search, on
+    ``gate_queries`` made from sample rows.
 
     A neighbour counts as found when its distance is within the exact k-th distance, so ties
     between identical vectors (identical chunk texts) do not count as misses.
@@ -236,11 +240,19 @@ def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) ->
     if not rows:
         return 1.0
     queries = versions.gate_queries(np.stack([as_array(row[0]) for row in rows]))
-    search = sql.SQL("SELECT embedding <=> %s FROM {} ORDER BY embedding <=> %s LIMIT %s").format(name)
+    index = index or VectorIndex(dim=len(queries[0]))
+    approximate_search = sql.SQL(
+        "SELECT embedding <=> %(vector)s FROM ({}) n ORDER BY embedding <=> %(vector)s"
+    ).format(index.nearest_sql(name))
+    exact_search = sql.SQL(
+        "SELECT embedding <=> %(vector)s FROM {} ORDER BY embedding <=> %(vector)s LIMIT %(nearest)s"
+    ).format(name)
     hits = 0
     total = 0
     with conn.transaction():
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(checks.ef_search),))
+        conn.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true)", (str(index.ef_search(checks.ef_search, checks.k)),)
+        )
         # The approximate side must go through the index: on a small table the planner would otherwise
         # scan it exactly, and the gate would measure exact search against itself.
         # Both settings are set in each phase: inside a caller's transaction this block is a savepoint,
@@ -249,10 +261,16 @@ def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) ->
         # "exact" side would reuse the index scan and the gate would compare the index with itself.
         conn.execute("SET LOCAL enable_seqscan = off")
         conn.execute("SET LOCAL enable_indexscan = on")
-        approximate = [[d for (d,) in conn.execute(search, (q, q, checks.k), prepare=False)] for q in queries]
+        approximate = [
+            [d for (d,) in conn.execute(approximate_search, {"vector": q, **index.params(checks.k)}, prepare=False)]
+            for q in queries
+        ]
         conn.execute("SET LOCAL enable_seqscan = on")
         conn.execute("SET LOCAL enable_indexscan = off")
-        exact = [[d for (d,) in conn.execute(search, (q, q, checks.k), prepare=False)] for q in queries]
+        exact = [
+            [d for (d,) in conn.execute(exact_search, {"vector": q, "nearest": checks.k}, prepare=False)]
+            for q in queries
+        ]
         conn.execute("SET LOCAL enable_indexscan = on")
     for found, truth in zip(approximate, exact, strict=True):
         if not truth:
@@ -264,10 +282,19 @@ def measure_recall(conn: psycopg.Connection, table: str, checks: IndexChecks) ->
 
 
 def _check(
-    conn: psycopg.Connection, version: IndexVersion, chunk_count: int, rows: int, checks: IndexChecks
+    conn: psycopg.Connection,
+    version: IndexVersion,
+    chunk_count: int,
+    rows: int,
+    checks: IndexChecks,
+    index: VectorIndex,
 ) -> dict[str, Any]:
     results, failure = versions.check_results(
-        rows, chunk_count, lambda: measure_recall(conn, version.name, checks), min_recall=checks.min_recall, k=checks.k
+        rows,
+        chunk_count,
+        lambda: measure_recall(conn, version.name, checks, index),
+        min_recall=checks.min_recall,
+        k=checks.k,
     )
     conn.commit()
     if failure:

@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from sage_platform.filters import split_filters
+from sage_platform.index.vector_kinds import FULL, VectorIndex
 from sage_platform.retrieval.types import Hit
 from sage_platform.text_search import CJK_CONFIG, cjk_bigrams, config_for_language, has_cjk, websearch_query
 
@@ -54,25 +55,29 @@ def to_hits(rows: list[tuple[Any, ...]]) -> list[Hit]:
 
 class LiveConfigs:
     """What queries need to know of the live index, re-read at most every ``ttl`` seconds: its text-search
-    configurations, and its row count and mean row length (in lexemes) for BM25."""
+    configurations, its row count and mean row length (in lexemes) for BM25, and its vector index."""
 
     def __init__(self, ttl: float = 10.0) -> None:
         self.ttl = ttl
         self._value: list[str] = []
         self.rows = 0
         self.mean_length = 1.0
+        self.vector_index = VectorIndex()
         self._read_at = float("-inf")
 
     def get(self, conn: psycopg.Connection) -> list[str]:
         now = time.monotonic()
         if now - self._read_at > self.ttl:
             row = conn.execute(
-                """SELECT checks->'ts_configs', rows, (checks->>'text_length')::float8 FROM index_versions
-                   WHERE backend = 'pgvector' AND status = 'live'"""
+                """SELECT checks->'ts_configs', rows, (checks->>'text_length')::float8,
+                          coalesce(checks->>'vector_index', %s), dim
+                   FROM index_versions WHERE backend = 'pgvector' AND status = 'live'""",
+                (FULL,),
             ).fetchone()
             self._value = sorted(row[0]) if row and row[0] else []
             self.rows = int(row[1] or 0) if row else 0
             self.mean_length = max(1.0, (row[2] or 0.0) / self.rows) if row and self.rows else 1.0
+            self.vector_index = VectorIndex(row[3], int(row[4])) if row else VectorIndex()
             self._read_at = now
         return self._value
 

@@ -1,4 +1,5 @@
-"""Dense retrieval: pgvector HNSW, cosine, with filters applied in SQL.
+"""Dense retrieval: pgvector HNSW, cosine, with filters applied in SQL. A binary-quantized index (large
+versions) is searched in two stages: Hamming candidates, re-ranked by cosine (``index.vector_kinds``).
 
 Pooled connections run with ``hnsw.iterative_scan = strict_order``: when a filter rejects most
 neighbours the scan goes on until k rows pass, instead of returning fewer.
@@ -21,6 +22,7 @@ from sage_platform.embeddings.base import Embedder
 from sage_platform.index import LIVE_VIEW
 from sage_platform.retrieval._sql import (
     HIT_METADATA,
+    LiveConfigs,
     filter_clause,
     query_params,
     searchable_sql,
@@ -41,6 +43,7 @@ class DenseRetriever:
         self.embedder = embedder
         self.ef_search = ef_search
         self.default_config = default_config
+        self._live = LiveConfigs()
 
     def search(self, query: str, k: int = 10, filters: Mapping[str, str] | None = None) -> list[Hit]:
         filter_clause(filters)  # a bad filter is an error even for an empty query
@@ -64,11 +67,13 @@ class DenseRetriever:
             if query is not None:
                 where = sql.SQL("{} AND {}").format(where, searchable_sql())
                 params.update(query_params(query, self.default_config))
+            self._live.get(conn)
+            index = self._live.vector_index
             statement = sql.SQL(
                 """SELECT chunk_id, doc_id, 1 - (embedding <=> %(vector)s) AS score, text, {metadata}
-                   FROM {view} WHERE {where} ORDER BY embedding <=> %(vector)s LIMIT %(k)s"""
-            ).format(metadata=HIT_METADATA, view=sql.Identifier(LIVE_VIEW), where=where)
-            use_ef_search(conn, max(self.ef_search, k))
-            values = {**params, "vector": np.asarray(vector, dtype=np.float32), "k": k}
+                   FROM ({nearest}) nearest ORDER BY embedding <=> %(vector)s"""
+            ).format(metadata=HIT_METADATA, nearest=index.nearest_sql(sql.Identifier(LIVE_VIEW), where))
+            use_ef_search(conn, index.ef_search(self.ef_search, k))
+            values = {**params, "vector": np.asarray(vector, dtype=np.float32), **index.params(k)}
             rows = conn.execute(statement, values).fetchall()
         return to_hits(rows)

@@ -89,14 +89,14 @@ class HybridRetriever:
         where, params = filter_clause(filters)
         limit = self.dense_depth + self.sparse_depth if self.reranker else k
         with self.db.pool.connection() as conn:
-            use_ef_search(conn, max(self.ef_search, self.dense_depth))
+            configs = self._configs.get(conn)
+            index = self._configs.vector_index
+            use_ef_search(conn, index.ef_search(self.ef_search, self.dense_depth))
             statement = sql.SQL(
                 """WITH {sparse_candidates},
                    dense AS MATERIALIZED (
                        SELECT chunk_id, distance, row_number() OVER (ORDER BY distance) AS rank FROM (
-                           SELECT chunk_id, embedding <=> %(vector)s AS distance FROM {view}
-                           WHERE {where} AND (SELECT searchable FROM q)
-                           ORDER BY embedding <=> %(vector)s LIMIT %(dense_depth)s) nearest),
+                           SELECT chunk_id, embedding <=> %(vector)s AS distance FROM ({nearest}) n) nearest),
                    pool AS (
                        SELECT chunk_id FROM dense UNION SELECT chunk_id FROM sparse WHERE rank <= %(sparse_depth)s),
                    both_sides AS (
@@ -116,7 +116,10 @@ class HybridRetriever:
                    SELECT f.chunk_id, c.doc_id, f.score, c.text, {metadata}
                    FROM fused f JOIN {view} c USING (chunk_id) ORDER BY f.score DESC, f.chunk_id"""
             ).format(
-                sparse_candidates=sparse_candidates_sql(self._configs.get(conn), where),
+                sparse_candidates=sparse_candidates_sql(configs, where),
+                nearest=index.nearest_sql(
+                    sql.Identifier(LIVE_VIEW), sql.SQL("{} AND (SELECT searchable FROM q)").format(where)
+                ),
                 view=sql.Identifier(LIVE_VIEW),
                 where=where,
                 metadata=HIT_METADATA,
@@ -125,7 +128,7 @@ class HybridRetriever:
                 **params,
                 **sparse_params(self._configs, query, self.default_config, max(self.max_candidates, self.sparse_depth)),
                 "vector": np.asarray(vector, dtype=np.float32),
-                "dense_depth": self.dense_depth,
+                **index.params(self.dense_depth),
                 "sparse_depth": self.sparse_depth,
                 "rrf_k": RRF_K,
                 "fusion": self.fusion,
