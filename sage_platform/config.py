@@ -31,6 +31,11 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
 
     data_dir: Path = Field(Path(".sage"), description="Embedded database, reports and caches.")
     database_url: str | None = Field(None, description="PostgreSQL URL; unset means the embedded server.")
+    database_read_url: str | None = Field(
+        None,
+        description="A read replica (streaming-replication standby) that searches read; writes and everything "
+        "else use SAGE_DATABASE_URL. Searches see what the replica has replayed.",
+    )
     dagster_database_url: str | None = Field(
         None, description="Dagster's own storage; defaults to the platform's server."
     )

@@ -34,15 +34,17 @@ class Database:
     """A PostgreSQL database holding the platform's tables."""
 
     url: str
+    read_url: str | None = None  # a read replica for searches (SAGE_DATABASE_READ_URL)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> Database:
+        read_url = libpq_url(settings.database_read_url) if settings.database_read_url else None
         if settings.database_url:
-            db = cls(libpq_url(settings.database_url))
+            db = cls(libpq_url(settings.database_url), read_url)
         else:
             server = start_embedded_server(settings.pgdata_dir)
             ensure_database(server, PLATFORM_DATABASE)
-            db = cls(with_database(server, PLATFORM_DATABASE))
+            db = cls(with_database(server, PLATFORM_DATABASE), read_url)
         if migrate:
             db.migrate()
         return db
@@ -60,27 +62,24 @@ class Database:
 
     @cached_property
     def pool(self) -> ConnectionPool:
-        """A small autocommit pool for the read path: search latency without connection setup.
+        """A small autocommit pool on the primary: request-sized reads and writes without connection setup.
 
         Each connection has pgvector's types and HNSW iterative scans (strict order), so filtered
         searches still return k rows.
         """
-        return ConnectionPool(
-            self.url,
-            min_size=0,  # no idle connection held for a process that never searches again
-            max_size=8,
-            max_idle=60,
-            kwargs={"autocommit": True},
-            configure=_configure_reader,
-            open=True,
-            name=f"sage-{self.name}",
-        )
+        return _reader_pool(self.url, f"sage-{self.name}")
+
+    @cached_property
+    def search_pool(self) -> ConnectionPool:
+        """Where searches read: the read replica when one is set, else the primary's pool."""
+        return _reader_pool(self.read_url, f"sage-{self.name}-replica") if self.read_url else self.pool
 
     def close(self) -> None:
-        """Close the read pool and the migration engine, if they were opened."""
-        pool = self.__dict__.pop("pool", None)
-        if pool is not None:
-            pool.close()
+        """Close the pools and the migration engine, if they were opened."""
+        for name in ("search_pool", "pool"):
+            pool = self.__dict__.pop(name, None)
+            if pool is not None and not pool.closed:
+                pool.close()
         engine = self.__dict__.pop("engine", None)
         if engine is not None:
             engine.dispose()
@@ -98,6 +97,19 @@ class Database:
             engine = self.__dict__.pop("engine", None)
             if engine is not None:
                 engine.dispose()
+
+
+def _reader_pool(url: str, name: str) -> ConnectionPool:
+    return ConnectionPool(
+        url,
+        min_size=0,  # no idle connection held for a process that never searches again
+        max_size=8,
+        max_idle=60,
+        kwargs={"autocommit": True},
+        configure=_configure_reader,
+        open=True,
+        name=name,
+    )
 
 
 def _configure_reader(conn: psycopg.Connection) -> None:

@@ -63,7 +63,7 @@ class DenseRetriever:
     ) -> list[Hit]:
         """Nearest chunks to a vector. With ``query``, a query of only stop words returns nothing."""
         where, params = filter_clause(filters)
-        with self.db.pool.connection() as conn:
+        with self.db.search_pool.connection() as conn:
             if query is not None:
                 where = sql.SQL("{} AND {}").format(where, searchable_sql())
                 params.update(query_params(query, self.default_config))

@@ -88,7 +88,7 @@ class HybridRetriever:
     ) -> list[Hit]:
         where, params = filter_clause(filters)
         limit = self.dense_depth + self.sparse_depth if self.reranker else k
-        with self.db.pool.connection() as conn:
+        with self.db.search_pool.connection() as conn:
             configs = self._configs.get(conn)
             index = self._configs.vector_index
             use_ef_search(conn, index.ef_search(self.ef_search, self.dense_depth))

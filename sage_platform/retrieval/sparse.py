@@ -112,7 +112,7 @@ class SparseRetriever:
         where, params = filter_clause(filters)
         if not has_search_terms(query):
             return []
-        with self.db.pool.connection() as conn:
+        with self.db.search_pool.connection() as conn:
             statement = sql.SQL(
                 """WITH {candidates}
                    SELECT s.chunk_id, c.doc_id, s.score, c.text, {metadata}
