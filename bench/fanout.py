@@ -71,7 +71,7 @@ def _vectors(data_dir: Path) -> dict[str, np.ndarray]:
 
     with Database.from_settings(Settings(data_dir=data_dir)).connect() as conn:
         rows = conn.execute("SELECT text_hash, embedding FROM embeddings").fetchall()
-    return {digest: np.asarray(vector, dtype=np.float32) for digest, vector in rows}
+    return {digest: np.asarray(vector.to_numpy(), dtype=np.float32) for digest, vector in rows}
 
 
 def main() -> None:
