@@ -52,7 +52,8 @@ def eval_questions(context: AssetExecutionContext, sage: SageResource) -> Materi
 )
 def rag_answers(context: AssetExecutionContext, sage: SageResource) -> MaterializeResult[None]:
     """The rag_answers dataflow (``sage pipeline run rag_answers``): top chunks per golden question from
-    the configured retriever, an answer from the LLM or the extractive generator, stored with its costs."""
+    the configured retriever, an answer from the LLM or the extractive generator, stored with its costs.
+    Questions whose answerer and retrieved context did not change keep their answer."""
     platform = sage.platform
     began = time.perf_counter()
     env = LocalEnvironment("rag_answers")
@@ -65,12 +66,16 @@ def rag_answers(context: AssetExecutionContext, sage: SageResource) -> Materiali
             """SELECT q.question, a.answer, a.retrieved_doc_ids, a.answerer FROM rag_answers a
                JOIN eval_questions q USING (question_id) ORDER BY q.position LIMIT 10"""
         ).fetchall()
+        reused = conn.execute("SELECT count(*) FROM rag_answers WHERE reused").fetchone()
+    kept = int(reused[0]) if reused else 0
     answerer = preview[0][3] if preview else "none"
-    context.log.info(f"answered {answered} questions with {answerer}")
+    context.log.info(f"answered {answered - kept} questions with {answerer}; kept {kept} whose context did not change")
     return MaterializeResult(
         metadata={
             **standard,
             "answerer": answerer,
+            "answered": answered - kept,
+            "answers_reused": kept,
             "retriever": platform.settings.retriever,
             "k": platform.settings.retrieval_k,
             "duration_s": round(time.perf_counter() - began, 3),

@@ -167,6 +167,44 @@ def test_a_configured_llm_answers_from_the_retrieved_context(
     assert chats[0]["model"] == "stub-model" and chats[0]["temperature"] == 0.0
 
 
+def test_a_rerun_answers_again_only_the_questions_whose_context_or_answerer_changed(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _write_corpus(settings.corpus_dir, settings.eval_set)
+
+    def chats_of(stub: object) -> list[dict]:
+        found = [body for path, body in stub.requests if path.endswith("/chat/completions")]  # type: ignore[attr-defined]
+        stub.requests.clear()  # type: ignore[attr-defined]
+        return found
+
+    with openai_stub() as stub:
+        monkeypatch.setenv("SAGE_DEFAULT_LLM_API_BASE_URL", stub.url)
+        monkeypatch.setenv("SAGE_DEFAULT_LLM_MODEL_NAME", "stub-model")
+        instance = DagsterInstance.ephemeral()
+        assert run_graph(instance).success and len(chats_of(stub)) == 24
+        before = dict(_rows(db, "SELECT question_id, answer FROM rag_answers"))
+
+        unchanged = run_graph(instance)  # nothing changed: no model call, every answer kept
+        assert chats_of(stub) == [] and metadata(unchanged, "rag_answers")["answers_reused"] == 24
+        assert dict(_rows(db, "SELECT question_id, answer FROM rag_answers")) == before
+
+        # Every chunk of alpha.md changes: the questions that retrieved any of them are answered again.
+        (settings.corpus_dir / "alpha.md").write_text("\n\n".join(p + " (revised)" for p in docs["alpha.md"]))
+        edited = run_graph(instance)
+        asked = {message["content"] for chat in chats_of(stub) for message in chat["messages"]}
+        again = _rows(db, "SELECT a.question_id, a.retrieved_chunk_ids FROM rag_answers a WHERE NOT a.reused")
+        assert 0 < len(again) < 24 and metadata(edited, "rag_answers")["answered"] == len(again)
+        alpha = {cid for (cid,) in _rows(db, "SELECT chunk_id FROM chunks WHERE doc_id = 'alpha.md'")}
+        assert all(alpha & set(chunks) for _, chunks in again)
+        kept = _rows(db, "SELECT question_id, answer, retrieved_chunk_ids FROM rag_answers WHERE reused")
+        assert all(before[qid] == answer for qid, answer, _ in kept)
+        assert not any(alpha & set(chunks) for _, _, chunks in kept)
+        assert len([m for m in asked if "(revised)" in m]) == len(again)
+
+        monkeypatch.setenv("SAGE_DEFAULT_LLM_TEMPERATURE", "0.5")  # another answerer: every question again
+        assert run_graph(instance).success and len(chats_of(stub)) == 24
+
+
 def test_a_bad_golden_set_fails_eval_questions_with_the_line(settings: Settings) -> None:
     _write_corpus(settings.corpus_dir, settings.eval_set)
     lines = settings.eval_set.read_text().splitlines()

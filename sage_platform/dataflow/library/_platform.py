@@ -21,6 +21,11 @@ _lock = threading.Lock()
 _platforms: dict[str, Platform] = {}
 
 
+def already_answered(record: Mapping[str, Any]) -> bool:
+    """A record that carries a kept answer (``reused``): promptors and generators pass it on untouched."""
+    return bool(record.get("reused"))
+
+
 def platform_for(config: Mapping[str, Any]) -> Platform:
     """``config["platform"]`` when given (in-process callers that hold one, like the assets), else the
     shared platform for ``config["settings"]`` and the environment."""

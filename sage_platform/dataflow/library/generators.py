@@ -2,7 +2,8 @@
 ``ExtractiveGenerator`` (no model server: the platform's extractive answerer over the passages).
 
 Each adds ``answer``, ``generator`` (which produced it), ``latency_ms`` and ``usage``
-(``prompt_tokens``, ``completion_tokens``).
+(``prompt_tokens``, ``completion_tokens``). A record already answered (``reused``: a kept answer whose
+context did not change) passes through untouched.
 
 Usage::
 
@@ -17,7 +18,7 @@ import time
 from typing import Any, ClassVar
 
 from sage_platform.dataflow.functions import MapFunction
-from sage_platform.dataflow.library._platform import platform_for, record_hit
+from sage_platform.dataflow.library._platform import already_answered, platform_for, record_hit
 from sage_platform.generation.extractive import ExtractiveAnswerer
 from sage_platform.llm_clients import default_model_choice, sync_client
 from sage_platform.tokenization import TokenCounter
@@ -53,6 +54,8 @@ class OpenAIGenerator(MapFunction):
         self._counter = TokenCounter.local()
 
     def execute(self, data: Any) -> Any:
+        if already_answered(data):
+            return data
         began = time.perf_counter()
         response = self._client.chat.completions.create(
             model=self._model,
@@ -94,6 +97,11 @@ class ExtractiveGenerator(MapFunction):
         self._counter = TokenCounter.local()
 
     def execute_batch(self, records: list[Any]) -> list[Any]:
+        todo = [record for record in records if not already_answered(record)]
+        answered = iter(self._answer(todo) if todo else [])
+        return [record if already_answered(record) else next(answered) for record in records]
+
+    def _answer(self, records: list[Any]) -> list[Any]:
         began = time.perf_counter()
         limit = self.config.get("context_k")
         hits = [[record_hit(h) for h in record["retrieved"]][:limit] for record in records]

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sage_platform.dataflow.functions import MapFunction
-from sage_platform.dataflow.library._platform import record_hit
+from sage_platform.dataflow.library._platform import already_answered, record_hit
 from sage_platform.generation.prompts import SYSTEM_PROMPT, rag_messages
 from sage_platform.tokenization import TokenCounter
 
@@ -49,6 +49,8 @@ class QAPromptor(_Promptor):
         return frozenset({"query", "context"}) | (template_fields(template) if template else frozenset())
 
     def execute(self, data: Any) -> Any:
+        if already_answered(data):
+            return data
         passages = self._passages(data)
         template = self.config.get("template")
         if template is None:
