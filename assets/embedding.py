@@ -55,11 +55,12 @@ def plan_embedding_shards(context: OpExecutionContext, sage: SageResource) -> An
     shards = shard_count(platform.settings, missing, os.cpu_count() or 1)
     context.log.info(f"{missing} chunk texts to embed, in {shards} shard(s)")
     for shard in range(shards):  # at least one, so the rest of the graph runs even with nothing to embed
-        yield DynamicOutput({"shard": shard, "shards": shards, "missing": missing}, mapping_key=str(shard))
+        plan = {"shard": shard, "shards": shards, "missing": missing, "planned_at": time.time()}
+        yield DynamicOutput(plan, mapping_key=str(shard))
 
 
 @op(pool="embedding", out=Out(io_manager_key=STEP_VALUES))
-def embed_chunk_shard(context: OpExecutionContext, sage: SageResource, plan: dict[str, int]) -> dict[str, Any]:
+def embed_chunk_shard(context: OpExecutionContext, sage: SageResource, plan: dict[str, Any]) -> dict[str, Any]:
     platform = sage.platform
     embedder = platform.embedder
     shard, shards = plan["shard"], plan["shards"]
@@ -91,6 +92,7 @@ def embed_chunk_shard(context: OpExecutionContext, sage: SageResource, plan: dic
         "embedding_s": stats.seconds_embedding,
         "writing_s": stats.seconds_writing,
         "wall_s": time.perf_counter() - began,
+        "planned_at": plan["planned_at"],
         "started": started,
         "ended": time.time(),
     }
@@ -137,6 +139,7 @@ def finish_embeddings(context: OpExecutionContext, sage: SageResource, shards: l
             "embedding_s": round(embedding_s, 3),
             "writing_s": round(sum(float(s["writing_s"]) for s in shards), 3),
             "slowest_shard_s": round(wall, 3),
+            "duration_s": round(time.time() - min((float(s["planned_at"]) for s in shards), default=time.time()), 3),
             "shards_overlap_s": round(_overlap(shards), 3),
             "per_shard": table(
                 [("shard", "int"), ("pid", "int"), ("embedded", "int"), ("seconds", "float")],

@@ -71,6 +71,7 @@ def test_shards_embed_in_their_own_processes_and_a_killed_shard_is_finished_by_t
         steps = {stat.step_key for stat in instance.get_run_step_stats(runs[0].run_id)}
     assert metadata["embedded"] == distinct - 2 * 2 * 16 and metadata["reused"] == 2 * 2 * 16
     assert metadata["shards"] == 2 and metadata["shard_processes"] == 2
+    assert metadata["duration_s"] >= metadata["slowest_shard_s"] > 0
     pids = {record.data["pid"] for record in metadata["per_shard"].records}
     assert len(pids) == 2 and os.getpid() not in pids
     assert {"chunk_embeddings.embed_chunk_shard[0]", "chunk_embeddings.embed_chunk_shard[1]"} <= steps
