@@ -1,7 +1,7 @@
 """``chunk_embeddings``: the embedding step fanned out over disjoint shards of the missing texts.
 
-plan_embedding_shards ─▶ embed_shard[0] ─┐
-                     └─▶ embed_shard[1] ─┴─▶ finish_embeddings
+plan_embedding_shards ─▶ embed_chunk_shard[0] ─┐
+                     └─▶ embed_chunk_shard[1] ─┴─▶ finish_embeddings
 
 Each shard is a step of its own in the ``embedding`` pool, so under ``SAGE_DAGSTER_EXECUTOR=multiprocess``
 (or k8s, docker) shards embed at once in separate processes; in process they run one after another.

@@ -49,6 +49,10 @@ def embed_missing_chunks(
     """Embed every chunk text the current model lacks, then tidy the store: the whole step in one call."""
     stats = embed_shard(db, embedder, texts_per_commit=texts_per_commit, progress=progress)
     stats.retired, stats.orphans_dropped = tidy_embeddings(db, embedder.model_name)
+    with db.connect() as conn:
+        counts = conn.execute("SELECT count(*), count(DISTINCT text_hash) FROM chunks").fetchone()
+    stats.chunks, distinct = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+    stats.reused = distinct - stats.embedded
     return stats
 
 
@@ -90,10 +94,6 @@ def embed_shard(
                ORDER BY c.text_hash""",
             (model, shards, shard),
         ).fetchall()
-        counts = conn.execute("SELECT count(*), count(DISTINCT text_hash) FROM chunks").fetchone()
-        stats.chunks = int(counts[0]) if counts else 0
-        if shards == 1:
-            stats.reused = (int(counts[1]) if counts else 0) - len(missing)
         # Similar lengths side by side pad less; the model sorts within each call as well.
         missing.sort(key=lambda row: len(row[1]))
         conn.execute(
