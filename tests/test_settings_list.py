@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from sage_platform.cli import build_parser, main
 from sage_platform.cli._flags import settings_from
 from sage_platform.config import Settings
 from sage_platform.resources import SageResource
+from tests._imports import heavy_modules_loaded
 
 FIELDS = Settings.model_fields
 
@@ -97,17 +96,15 @@ def test_each_command_takes_only_the_flags_it_uses() -> None:
 
 
 def test_help_imports_neither_the_servers_nor_dagster() -> None:
-    probe = (
-        "import contextlib, io, sys\n"
+    code = (
+        "import contextlib, io\n"
         "from sage_platform.cli import main\n"
         "for argv in (['--help'], ['serve', '--help'], ['mcp', '--help'], ['up', '--help']):\n"
         "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "        main(argv)\n"
-        "heavy = ('fastapi', 'dagster', 'torch', 'psycopg', 'mcp', 'sage_platform.server', 'sage_platform.agent')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))\n"
     )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
-    assert loaded.stdout.strip() == "[]"
+    heavy = ("fastapi", "dagster", "torch", "psycopg", "mcp", "sage_platform.server", "sage_platform.agent")
+    assert heavy_modules_loaded(code, heavy) == []
 
 
 def test_errors_while_running_exit_1_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
