@@ -1,5 +1,8 @@
 """The evaluation chart: per-question score distributions and the headline metrics, as a PNG.
 
+Drawing takes most of a second, so the chart is drawn again only when what it plots changed (a digest
+beside it says what the file shows): a re-run whose answers were all kept does not pay for it.
+
 Usage::
 
     path = write_chart(report, Path(".sage/reports"))
@@ -7,6 +10,9 @@ Usage::
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,32 +20,45 @@ if TYPE_CHECKING:
     from sage_platform.evaluation.report import EvaluationReport
 
 
+CHART_NAME = "score_distribution.png"
+
+
 def write_chart(report: EvaluationReport, reports_dir: Path) -> Path:
+    """Draw the chart into ``reports_dir`` unless the one there already shows these scores."""
+    from sage_platform.evaluation.gate import points
+    from sage_platform.evaluation.report import HEADLINE_METRICS
+
+    f1 = [float(item["f1"]) for item in report.items]
+    rouge = [100 * float(item["rougeL"]) for item in report.items]
+    headline = {name: float(points(name, report.scores[name])) for name in HEADLINE_METRICS}
+    path = reports_dir / CHART_NAME
+    digest_path = path.with_name(CHART_NAME + ".digest")
+    digest = hashlib.sha256(json.dumps([f1, rouge, headline]).encode()).hexdigest()
+    if path.is_file() and digest_path.is_file() and digest_path.read_text() == digest:
+        return path
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    digest_path.unlink(missing_ok=True)  # the file is being replaced: the digest says so only once it is
+    drafted = path.with_name(f".{CHART_NAME}.{os.getpid()}")
+    _draw(f1, rouge, headline, drafted)
+    drafted.replace(path)
+    digest_path.write_text(digest)
+    return path
+
+
+def _draw(f1: list[float], rouge: list[float], headline: dict[str, float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and none needed
     import matplotlib.pyplot as plt
 
-    from sage_platform.evaluation.gate import points
-    from sage_platform.evaluation.report import HEADLINE_METRICS
-
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
     bins = [i * 10 for i in range(11)]
-    left.hist(
-        [[item["f1"] for item in report.items], [100 * item["rougeL"] for item in report.items]],
-        bins=bins,
-        label=["token F1", "ROUGE-L F × 100"],
-        color=["#4878d0", "#ee854a"],
-    )
-    left.set(title=f"Per-question scores ({len(report.items)} questions)", xlabel="score", ylabel="questions")
+    left.hist([f1, rouge], bins=bins, label=["token F1", "ROUGE-L F × 100"], color=["#4878d0", "#ee854a"])
+    left.set(title=f"Per-question scores ({len(f1)} questions)", xlabel="score", ylabel="questions")
     left.legend()
-    names = list(HEADLINE_METRICS)
-    right.barh(names, [points(n, report.scores[n]) for n in names], color="#6acc64")
+    right.barh(list(headline), list(headline.values()), color="#6acc64")
     right.set(title="Headline metrics (points, 0–100)", xlim=(0, 100))
     right.invert_yaxis()
     figure.tight_layout()
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    path = reports_dir / "score_distribution.png"
-    figure.savefig(path)
+    figure.savefig(path, format="png")
     plt.close(figure)
-    return path
