@@ -84,6 +84,10 @@ def materialize_graph(
         if settings.dagster_executor == "in_process":
             from sage_platform.definitions import defs
 
+            # dagster-postgres opens a connection per query by default (about 200 in a small run, 4 ms
+            # each): one kept open, as the webserver keeps it, with no statement timeout for a run.
+            instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=20)
+
             result = defs.resolve_job_def(job_name).execute_in_process(
                 instance=instance, raise_on_error=False, run_config=run_config, asset_selection=selection
             )
