@@ -10,11 +10,11 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sage_platform.hashing import json_hash
 
 if TYPE_CHECKING:
     from sage_platform.evaluation.report import EvaluationReport
@@ -33,7 +33,7 @@ def write_chart(report: EvaluationReport, reports_dir: Path) -> Path:
     headline = {name: float(points(name, report.scores[name])) for name in HEADLINE_METRICS}
     path = reports_dir / CHART_NAME
     digest_path = path.with_name(CHART_NAME + ".digest")
-    digest = hashlib.sha256(json.dumps([f1, rouge, headline]).encode()).hexdigest()
+    digest = json_hash([f1, rouge, headline])
     if path.is_file() and digest_path.is_file() and digest_path.read_text() == digest:
         return path
     reports_dir.mkdir(parents=True, exist_ok=True)
