@@ -143,6 +143,11 @@ class Settings(AgentServerSettings, MemoryServerSettings, OperationsSettings, Ba
     )
     dagster_host: str = Field("127.0.0.1", description="Dagster UI address (sage up).")
     dagster_port: int = Field(3000, gt=0, lt=65536, description="Dagster UI port (sage up).")
+    warm_worker: bool = Field(
+        True,
+        description="sage up starts a worker that keeps the graph, the checks and the model loaded: sage "
+        "materialize then runs in it, in seconds (false: every run loads them anew).",
+    )
 
     @field_validator("text_search_language")
     @classmethod

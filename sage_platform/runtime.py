@@ -1,7 +1,8 @@
 """Running the platform: Dagster's home, one materialization of the graph, and ``sage up``.
 
-``sage up`` starts, in order: the embedded PostgreSQL, ``dagster dev`` (webserver and daemon),
-one materialization of the graph; one Ctrl-C stops them in reverse order.
+``sage up`` starts, in order: the embedded PostgreSQL, ``dagster dev`` (webserver and daemon), the warm
+worker, the agent and memory servers, one materialization of the graph (in the worker); one Ctrl-C stops
+them in reverse order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -100,19 +102,42 @@ def materialize_graph(
             return executed.success
 
 
-def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def materialize_via_worker(
+    settings: Settings, *, log_level: str = "INFO", job_name: str = RAG_JOB, assets: list[str] | None = None,
+    use_worker: bool = True,
+) -> bool:  # fmt: skip
+    """``materialize_graph`` in the warm worker of this data folder when one runs with the same settings
+    and code (seconds), else in this process."""
+    if use_worker:
+        from sage_platform.worker.client import run_in_worker
+
+        ran = run_in_worker(settings, job_name=job_name, assets=assets, log_level=log_level)
+        if ran is not None:
+            return ran
+    return materialize_graph(settings, log_level=log_level, job_name=job_name, assets=assets)
+
+
+def _wait_until(answers: Callable[[], bool], what: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the process serving {url} exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            raise RuntimeError(f"the process serving {what} exited with code {process.returncode}")
+        if answers():
+            return
         time.sleep(0.5)  # polling a server that is starting up; no event to wait on
-    raise TimeoutError(f"nothing answered at {url} within {timeout:.0f}s")
+    raise TimeoutError(f"nothing answered at {what} within {timeout:.0f}s")
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def _wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    _wait_until(lambda: _http_ok(url), url, process, timeout)
 
 
 class _ChildLogs:
@@ -179,6 +204,7 @@ def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -
     dagster: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
     memory: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
     url = f"http://{settings.dagster_host}:{settings.dagster_port}"
     agent_url = f"http://{settings.host}:{settings.port}"
     try:
@@ -197,6 +223,9 @@ def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -
         dagster = subprocess.Popen(
             command, preexec_fn=_reset_sigint, start_new_session=True, **logs.for_child("dagster")
         )
+        if settings.warm_worker:  # warms up while Dagster starts
+            worker = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "worker"], preexec_fn=_reset_sigint,
+                                      start_new_session=True, **logs.for_child("warm-worker"))  # fmt: skip
         _wait_for_http(f"{url}/server_info", dagster, timeout=180)
         _say(f"[sage] Dagster UI ready: {url}")
         agent = subprocess.Popen([sys.executable, "-m", "sage_platform.cli", "serve"], preexec_fn=_reset_sigint,
@@ -209,15 +238,23 @@ def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -
         _wait_for_http(f"{memory_url}/health", memory, timeout=120)
         hint = "" if settings.mcp_tokens else " (create a token: sage mcp token create --user NAME)"
         _say(f"[sage] memory server ready: {memory_url}/mcp{hint}")
+        if worker is not None:
+            from sage_platform.worker.client import ping
+
+            running = worker
+            _wait_until(lambda: ping(settings) == running.pid, "the warm worker", worker, timeout=300)
+            _say("[sage] warm worker ready: `sage materialize` runs in it")
         if materialize:
             _say("[sage] materializing the asset graph once")
-            ok = materialize_graph(settings, log_level="INFO" if verbose else "WARNING")
+            ok = materialize_via_worker(settings, log_level="INFO" if verbose else "WARNING")
             _say(f"[sage] materialization {'succeeded' if ok else 'FAILED (see the run in the UI)'}")
         _say(f"[sage] asset graph:  {url}/asset-groups")
         _say(f"[sage] runs:         {url}/runs")
         _say(f"[sage] report:       {settings.reports_dir / 'evaluation.json'}")
         _say("[sage] up. Press Ctrl-C to stop.")
         children = {"dagster dev": dagster, "the agent server": agent, "the memory server": memory}
+        if worker is not None:
+            children["the warm worker"] = worker
         while all(child.poll() is None for child in children.values()):
             time.sleep(1)  # idle loop until a signal arrives; the handler interrupts it
         name, exited = next((n, c) for n, c in children.items() if c.poll() is not None)
@@ -233,6 +270,9 @@ def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -
             if child is not None:
                 _say(f"[sage] stopping {label}")
                 _stop(child)
+        if worker is not None:
+            _say("[sage] stopping the warm worker")
+            _stop(worker)
         if dagster is not None:
             _say("[sage] stopping dagster dev")
             _stop(dagster)

@@ -59,7 +59,14 @@ LAYERS: list[tuple[str, ...]] = [
         "sage_platform.sensors",
         "sage_platform.definitions",
     ),  # fmt: skip
-    ("sage_platform.runtime", "sage_platform.doctor"),
+    (
+        "sage_platform.runtime",
+        "sage_platform.doctor",
+        "sage_platform.worker",
+        "sage_platform.worker.protocol",
+        "sage_platform.worker.client",
+    ),  # fmt: skip
+    ("sage_platform.worker.server",),
     ("sage_platform.cli",),
 ]
 # The Dagster layer lives in top-level folders, installed as sage_platform.assets/.jobs/.sensors.

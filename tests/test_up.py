@@ -56,6 +56,7 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         assert "FAILED" not in text, child.tail(80)
         assert f"Dagster UI ready: http://127.0.0.1:{port}" in text
         assert "materialization succeeded" in text
+        assert "[sage] warm worker ready" in text and "[sage] running in the warm worker" in text
         assert f"agent server ready: http://127.0.0.1:{agent_port}" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{agent_port}/health", timeout=10) as response:
             assert json.loads(response.read())["status"] == "ok"
@@ -80,6 +81,7 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
         assert any("dagster" in " ".join(c.cmdline()) for c in children)
         assert any("serve" in c.cmdline() for c in children)
         assert any("mcp" in c.cmdline() for c in children)
+        assert any("worker" in c.cmdline() for c in children)
         postgres_pid = int((tmp_path / "data" / "pg" / "postmaster.pid").read_text().split()[0])
     finally:
         child.signal(signal.SIGINT)

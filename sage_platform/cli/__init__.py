@@ -2,6 +2,7 @@
 
 sage up            embedded Postgres + Dagster UI on 127.0.0.1:3000, then one materialization
 sage materialize   the whole asset graph once, no UI; non-zero exit on failure
+sage worker        keeps the graph and model loaded: sage materialize runs in it, in seconds
 sage report        the last evaluation
 sage serve         the streaming agent server on 127.0.0.1:8080 (chat page at /)
 sage chat          [--url URL] [--key KEY]: chat with the agent server in the terminal
@@ -51,9 +52,25 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     from sage_platform import runtime
 
     assets = [name.strip() for name in (args.select or "").split(",") if name.strip()] or None
-    ok = runtime.materialize_graph(settings_from(args, for_children=True), log_level=args.log_level, assets=assets)
+    settings = settings_from(args, for_children=True)
+    ok = runtime.materialize_via_worker(
+        settings, log_level=args.log_level, assets=assets, use_worker=not args.no_worker
+    )
     print("materialization succeeded" if ok else "materialization FAILED", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from sage_platform.worker.server import WorkerAlreadyRunning, serve_worker
+
+    settings = settings_from(args, for_children=True)
+    print(f"[sage worker] warming up for {settings.data_dir.resolve()} (graph, checks, model)", flush=True)
+    try:
+        serve_worker(settings, ready=lambda path: print(f"[sage worker] ready on {path}", flush=True))
+    except WorkerAlreadyRunning as running:
+        print(f"error: {running}", file=sys.stderr)
+        return 3
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -167,8 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ASSET[,ASSET]",
         help="only these assets (and their checks), e.g. raw_documents,document_chunks,chunk_embeddings",
     )
+    materialize.add_argument("--no-worker", action="store_true",
+                             help="run here even when a warm worker (sage up, sage worker) serves this data folder")  # fmt: skip
     add_settings(materialize, PIPELINE)
     materialize.set_defaults(func=_cmd_materialize)
+
+    worker = commands.add_parser(
+        "worker", help="keep the graph, checks and model loaded so that sage materialize runs in seconds",
+        description="The warm worker (sage up starts one): sage materialize with the same settings hands it its "
+        "runs. One per data folder; Ctrl-C stops it (during a run: interrupts the run first).",
+    )  # fmt: skip
+    add_settings(worker, PIPELINE)
+    worker.set_defaults(func=_cmd_worker)
 
     serve = commands.add_parser("serve", help="the streaming agent server: /api/stream, chat page, MCP tools")
     add_settings(serve, AGENT_SERVER + LLM + STORAGE + EMBEDDING + RETRIEVAL + ELASTICSEARCH)

@@ -56,6 +56,11 @@ def _context() -> Any:
         return context
 
 
+def load_great_expectations() -> None:
+    """Import Great Expectations and build its context (seconds, once per process): the warm worker's warm-up."""
+    _context()
+
+
 def validate_frame(
     suite_name: str, frame: pd.DataFrame, expectations: Sequence[Any], *, id_column: str
 ) -> QualityResult:
