@@ -25,6 +25,7 @@ from sage_platform.db import Database, dagster_storage_url, stop_embedded_server
 from sage_platform.package_files import DAGSTER_YAML, WORKSPACE_YAML
 
 RAG_JOB = "rag_job"
+WORKER_ALREADY_RUNNING = 3  # `sage worker`'s exit code when another serves the data folder
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -242,8 +243,14 @@ def up(settings: Settings, *, materialize: bool = True, verbose: bool = False) -
             from sage_platform.worker.client import ping
 
             running = worker
-            _wait_until(lambda: ping(settings) == running.pid, "the warm worker", worker, timeout=300)
-            _say("[sage] warm worker ready: `sage materialize` runs in it")
+            try:
+                _wait_until(lambda: ping(settings) == running.pid, "the warm worker", worker, timeout=300)
+                _say("[sage] warm worker ready: `sage materialize` runs in it")
+            except RuntimeError:
+                if worker.returncode != WORKER_ALREADY_RUNNING:
+                    raise
+                worker = None  # a `sage worker` started earlier serves this data folder: runs go to it
+                _say("[sage] warm worker: the one already serving this data folder")
         if materialize:
             _say("[sage] materializing the asset graph once")
             ok = materialize_via_worker(settings, log_level="INFO" if verbose else "WARNING")

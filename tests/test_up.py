@@ -92,3 +92,24 @@ def test_up_serves_the_materialized_graph_and_stops_on_one_ctrl_c(tmp_path: Path
     assert _gone(postgres_pid, timeout=30)
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def test_up_hands_runs_to_a_warm_worker_already_serving_its_data_folder(tmp_path: Path) -> None:
+    port, agent_port, memory_port = _free_port(), _free_port(), _free_port()
+    env = {**os.environ, "SAGE_DATA_DIR": str(tmp_path / "data"), "SAGE_DAGSTER_PORT": str(port),
+           "SAGE_PORT": str(agent_port), "SAGE_MCP_PORT": str(memory_port)}  # fmt: skip
+    with Child([sys.executable, "-m", "sage_platform.cli", "worker"], env=env, name="sage worker") as worker:
+        worker.wait_for_line(lambda line: "ready on" in line, timeout=300, what="'ready on'")
+        child = Child([sys.executable, "-m", "sage_platform.cli", "up"], env=env, name="sage up")
+        try:
+            child.wait_for_line(lambda line: line.startswith("[sage] up.") or "FAILED" in line, timeout=420,
+                                what="'[sage] up.'")  # fmt: skip
+            text = child.text()
+            assert "[sage] warm worker: the one already serving this data folder" in text, child.tail(80)
+            assert f"[sage] running in the warm worker (pid {worker.pid})" in text
+            assert "materialization succeeded" in text
+        finally:
+            child.signal(signal.SIGINT)
+            code = child.wait(timeout=120)
+        assert code == 0, child.tail()
+        assert worker.process.poll() is None  # not sage up's to stop

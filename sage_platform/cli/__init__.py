@@ -61,6 +61,7 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    from sage_platform import runtime
     from sage_platform.worker.server import WorkerAlreadyRunning, serve_worker
 
     settings = settings_from(args, for_children=True)
@@ -69,7 +70,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         serve_worker(settings, ready=lambda path: print(f"[sage worker] ready on {path}", flush=True))
     except WorkerAlreadyRunning as running:
         print(f"error: {running}", file=sys.stderr)
-        return 3
+        return runtime.WORKER_ALREADY_RUNNING
     return 0
 
 

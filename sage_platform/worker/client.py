@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from sage_platform.config import Settings
 from sage_platform.worker.protocol import (
@@ -23,33 +23,45 @@ from sage_platform.worker.protocol import (
     socket_path,
 )
 
-CONNECT_TIMEOUT_S = 5.0
+GREETING_TIMEOUT_S = 5.0  # how long a busy worker is waited for before the run goes elsewhere
 
 
-def _connect(settings: Settings, out: TextIO) -> socket.socket | None:
+def _connect(settings: Settings, out: TextIO | None) -> tuple[socket.socket, BinaryIO] | None:
+    """A connection the worker has greeted (it is free to take a request), or None."""
     try:
         path = socket_path(settings)
     except UnsafeSocketFolder as unsafe:
-        print(f"[sage] not using a warm worker: {unsafe}", file=out)
+        if out:
+            print(f"[sage] not using a warm worker: {unsafe}", file=out)
         return None
     if not path.exists():
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    connection.settimeout(CONNECT_TIMEOUT_S)
+    connection.settimeout(GREETING_TIMEOUT_S)
+    reader = connection.makefile("rb")
     try:
         connection.connect(str(path))
-    except OSError:  # a socket left by a worker that died
+        greeting = receive(reader)
+    except TimeoutError:
+        greeting = None
+        if out:
+            print("[sage] the warm worker is busy with another run; running here", file=out)
+    except (OSError, ValueError):  # a socket left by a worker that died, or not a worker
+        greeting = None
+    if greeting is None or "hello" not in greeting:
+        reader.close()
         connection.close()
         return None
-    return connection
+    return connection, reader
 
 
 def ping(settings: Settings) -> int | None:
-    """The worker's pid if one answers for this data folder."""
-    connection = _connect(settings, sys.stderr)
-    if connection is None:
+    """The worker's pid if one answers for this data folder (and is not busy)."""
+    connected = _connect(settings, None)
+    if connected is None:
         return None
-    with connection, connection.makefile("rb") as reader:
+    connection, reader = connected
+    with connection, reader:
         try:
             send(connection, {"ping": True})
             answer = receive(reader)
@@ -59,19 +71,21 @@ def ping(settings: Settings) -> int | None:
 
 
 def run_in_worker(
-    settings: Settings, *, job_name: str, assets: list[str] | None, log_level: str, out: TextIO = sys.stderr
+    settings: Settings, *, job_name: str, assets: list[str] | None, log_level: str, out: TextIO | None = None
 ) -> bool | None:
     """The run's success, or None when no worker took it (none runs, or it would run other settings or code).
 
     The worker's log lines are printed to ``out`` as they come. A worker that dies mid-run counts as a
     failed run: it is not re-run here behind the user's back (a re-run picks up where it stopped).
     """
-    connection = _connect(settings, out)
-    if connection is None:
+    out = out or sys.stderr  # looked up now: the caller may have redirected it
+    connected = _connect(settings, out)
+    if connected is None:
         return None
+    connection, reader = connected
     request = {"run": {"job": job_name, "assets": assets, "log_level": log_level},
                "settings": settings_digests(settings), "code": code_stamp()}  # fmt: skip
-    with connection, connection.makefile("rb") as reader:
+    with connection, reader:
         try:
             send(connection, request)
             answer = receive(reader)

@@ -5,9 +5,12 @@ only the same user can reach it, and the worker also checks the peer's uid. A ru
 only when the client's effective settings and the platform's code are exactly those the worker
 started with; otherwise the client runs it itself and says why.
 
-Messages are JSON lines. Client: ``{"ping": true}`` or ``{"run": {"job", "assets", "log_level"},
-"settings": {name: digest}, "code": stamp}``. Worker: ``{"pong": pid}``; ``{"refused": reason}``;
-``{"accepted": pid}``, then ``{"log": line}``..., then ``{"done": success, "error": text | null}``.
+Messages are JSON lines. The worker greets each connection it takes with ``{"hello": pid}``; it runs one
+thing at a time, so a client that gets no greeting within seconds finds it busy, and closes without
+having asked anything (nothing it asked can run later behind its back). Then the client sends
+``{"ping": true}`` or ``{"run": {"job", "assets", "log_level"}, "settings": {name: digest}, "code":
+stamp}``; the worker answers ``{"pong": pid}``, ``{"refused": reason}``, or ``{"accepted": pid}``, then
+``{"log": line}``..., then ``{"done": success, "error": text | null}``.
 """
 
 from __future__ import annotations

@@ -126,6 +126,7 @@ class Worker:
             try:
                 if (uid := _peer_uid(connection)) is not None and uid != os.getuid():
                     return
+                send(connection, {"hello": os.getpid()})  # free now: a client sends its request only after this
                 message = receive(reader)
                 if message is None:
                     return

@@ -86,10 +86,11 @@ def _chunks_containing(url: str, text: str) -> int:
 
 
 def _ask(path: Path, message: dict[str, object]) -> dict[str, object]:
-    with socket.socket(socket.AF_UNIX) as connection:
+    with socket.socket(socket.AF_UNIX) as connection, connection.makefile("rb") as reader:
         connection.connect(str(path))
+        assert "hello" in json.loads(reader.readline())
         connection.sendall(json.dumps(message).encode() + b"\n")
-        answer = json.loads(connection.makefile("rb").readline())
+        answer = json.loads(reader.readline())
     assert isinstance(answer, dict)
     return answer
 
@@ -125,10 +126,11 @@ def test_a_failing_run_is_reported_and_the_worker_serves_the_next(
     # A client that goes away mid-run does not stop the run, nor the worker.
     request = {"run": {"job": "rag_job", "assets": ["eval_questions"], "log_level": "INFO"},
                "settings": settings_digests(settings), "code": code_stamp()}  # fmt: skip
-    with socket.socket(socket.AF_UNIX) as connection:
+    with socket.socket(socket.AF_UNIX) as connection, connection.makefile("rb") as reader:
         connection.connect(str(socket_path(settings)))
+        assert json.loads(reader.readline()) == {"hello": worker.pid}
         connection.sendall(json.dumps(request).encode() + b"\n")
-        assert json.loads(connection.makefile("rb").readline()) == {"accepted": worker.pid}
+        assert json.loads(reader.readline()) == {"accepted": worker.pid}
     ended = worker.wait_for_line(lambda line: "run of rag_job" in line, timeout=120, what="the run's end")
     assert "succeeded" in ended, worker.tail()
     assert ping(settings) == worker.pid
@@ -155,6 +157,18 @@ def test_the_worker_refuses_runs_it_would_run_differently(worker: Child, setting
     assert "log_level must be one of" in str(_ask(path, loud)["refused"])
     assert "list of asset names" in str(_ask(path, {**loud, "run": {"job": "rag_job", "assets": "x"}})["refused"])
     assert ping(settings) == worker.pid
+
+
+def test_a_busy_worker_is_not_waited_for_and_runs_nothing_it_was_not_asked(
+    worker: Child, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket(socket.AF_UNIX) as holder, holder.makefile("rb") as reader:
+        holder.connect(str(socket_path(settings)))  # greeted, then silent: the worker waits on it
+        assert json.loads(reader.readline()) == {"hello": worker.pid}
+        assert run_in_worker(settings, job_name="rag_job", assets=None, log_level="INFO") is None
+        assert "the warm worker is busy with another run; running here" in capsys.readouterr().err
+    assert ping(settings) == worker.pid  # served after the holder: the run given up on was never sent
+    assert "run of" not in worker.text(), worker.tail()
 
 
 def test_only_its_user_reaches_it_and_one_serves_a_data_folder(
