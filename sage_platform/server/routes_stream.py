@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,7 @@ from sage_platform.server.deps import Caller, audit, may_read, may_write, state_
 
 router = APIRouter(tags=["agent"])
 NDJSON = "application/x-ndjson"
+INTERRUPT_WAIT_S = 5.0  # how long an interrupt waits for the run to save and let go of its session
 
 
 async def acting_as(request: Request, identity: Identity, body: StreamRequest) -> StreamRequest:
@@ -142,17 +144,21 @@ async def _follow_remote(request: Request, lease: Lease, start: int) -> AsyncIte
 
 @router.post("/sessions/{session_id}/interrupt", summary="Stop a running stream")
 async def interrupt(request: Request, session_id: str, identity: Caller) -> dict[str, Any]:
-    """Stops the run wherever it runs; from another process, answers once the run has ended (or 5 s)."""
+    """Stops the run wherever it runs; answers once the run has ended (saved, its session free) or after 5 s,
+    so that a client's next message right after never finds the session still busy."""
     sage = state_of(request)
     run = sage.agent.runs.get(session_id)
     if run is not None:
         may_read(identity, run.user_id, f"running stream in session {session_id}")
-        return {"session_id": session_id, "interrupted": run.cancel("interrupted by request")}
+        interrupted = run.cancel("interrupted by request")
+        if interrupted and run.task is not None:
+            await asyncio.wait({run.task}, timeout=INTERRUPT_WAIT_S)
+        return {"session_id": session_id, "interrupted": interrupted}
     lease = await sage.coordinator.lease_of(session_id)
     may_read(identity, lease.user_id if lease else None, f"running stream in session {session_id}")
     if lease is None:
         raise HTTPException(404, f"session {session_id} has no running stream")
-    return {"session_id": session_id, "interrupted": await sage.coordinator.interrupt(lease)}
+    return {"session_id": session_id, "interrupted": await sage.coordinator.interrupt(lease, INTERRUPT_WAIT_S)}
 
 
 class Guidance(BaseModel):

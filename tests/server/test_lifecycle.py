@@ -119,3 +119,17 @@ def test_past_max_active_streams_new_runs_get_503_with_retry_after(start_server,
         assert list(messages)[-1]["type"] == "stream_end"
     _wait_idle_session(server, response.headers["X-Session-Id"])
     assert server.stream("third")[-1]["type"] == "stream_end"
+
+
+def test_interrupt_answers_once_the_session_is_free_for_the_next_message(server: AgentClient, llm: ChatStub) -> None:
+    # What `sage chat` does on Ctrl-C: interrupt, drop the stream, send the next message at once.
+    response = server.post_stream("[[hold]] a long story")
+    with reading(response) as messages:
+        session = next(messages)["session_id"]
+        assert llm.holding.wait(10)
+        assert server.post(f"/api/sessions/{session}/interrupt").json()["interrupted"] is True
+        assert session not in server.state.agent.runs.active  # saved and released before the answer
+        assert server.state.store.last_run(session).status == "interrupted"
+    llm.release()
+    after = server.stream("still there?", session_id=session)  # no 409
+    assert after[-3]["type"] == "final_answer"
