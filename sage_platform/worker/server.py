@@ -195,6 +195,7 @@ def serve_worker(settings: Settings, *, ready: Callable[[Path], None] | None = N
     path = socket_path(settings)
     with _only_worker(path):
         began = time.monotonic()
+        worker = Worker(settings)  # stamps the code before loading it: an edit meanwhile makes the stamps differ
         warm_up(settings)
         _say(f"warmed up in {time.monotonic() - began:.1f}s")
         path.unlink(missing_ok=True)  # left by a worker that was killed
@@ -209,7 +210,6 @@ def serve_worker(settings: Settings, *, ready: Callable[[Path], None] | None = N
             listener.bind(str(path))
             os.chmod(path, 0o600)
             listener.listen(16)
-            worker = Worker(settings)
             if ready:
                 ready(path)
             while not _signalled(wakeup):
