@@ -14,7 +14,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     JSON,
     Column,
@@ -43,6 +43,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from sage_platform.agent.pg_turns import PgTurnSaver
 from sage_platform.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,10 @@ class SessionStore:
         self.engine = engine
         self.where = where
         self._tables = False
+        # Turns on PostgreSQL: one statement on a kept connection, without SQLAlchemy in between.
+        direct = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pg_turns = PgTurnSaver(conninfo) if direct else None
         try:
             self._ensure_tables()
         except StoreUnavailable as error:
@@ -228,11 +233,15 @@ class SessionStore:
     def save_turns(self, turns: list[Turn]) -> None:
         """Several turns in one transaction and five statements, however many turns there are."""
         now = time.time()
+        if self._pg_turns is not None:  # the hot path of every run
+            self._ensure_tables()
+            try:
+                self._pg_turns.save(turns, now)
+            except psycopg.OperationalError as error:
+                raise StoreUnavailable(f"{self.where} cannot be reached: {error}") from error
+            return
         ids = sorted({t.session_id for t in turns})
         with self._connect(begin=True) as conn:
-            if conn.dialect.driver == "psycopg":  # the hot path of every run: straight to the driver
-                _save_turns_psycopg(conn.connection.driver_connection, turns, ids, now)
-                return
             counts: dict[str, int] = {
                 sid: count
                 for sid, count in conn.execute(
@@ -294,6 +303,8 @@ class SessionStore:
         return FinishedRun(row.run_id, row.status, row.events, row.started_at) if row else None
 
     def close(self) -> None:
+        if self._pg_turns is not None:
+            self._pg_turns.close()
         self.engine.dispose()
 
 
@@ -325,36 +336,3 @@ def _turn_rows(turns: list[Turn], counts: dict[str, int], now: float) -> tuple[_
              "started_at": run.started_at, "finished_at": now}
         )  # fmt: skip
     return created, message_rows, run_rows
-
-
-def _save_turns_psycopg(raw: Any, turns: list[Turn], ids: list[str], now: float) -> None:
-    """``save_turns`` on PostgreSQL through psycopg itself: the same rows, without SQLAlchemy's
-    per-row work (the writer thread shares the GIL with every stream)."""
-    dumps = json.dumps
-    with raw.cursor() as cursor:
-        cursor.execute(
-            "SELECT session_id, message_count FROM agent_sessions WHERE session_id = ANY(%s) FOR UPDATE", (ids,)
-        )
-        counts: dict[str, int] = dict(cursor.fetchall())
-        created, message_rows, run_rows = _turn_rows(turns, counts, now)
-        if created:
-            cursor.executemany(
-                "INSERT INTO agent_sessions (session_id, user_id, title, summary_upto, message_count, created_at, "
-                "updated_at) VALUES (%s, %s, %s, 0, 0, %s, %s)",
-                [(r["session_id"], r["user_id"], r["title"], now, now) for r in created],
-            )
-        if message_rows:
-            cursor.executemany(
-                "INSERT INTO agent_messages (session_id, seq, role, message, tokens, created_at) "
-                "VALUES (%s, %s, %s, %s::json, %s, %s)",
-                [(r["session_id"], r["seq"], r["role"], dumps(r["message"]), r["tokens"], now) for r in message_rows],
-            )
-        cursor.executemany(
-            "UPDATE agent_sessions SET message_count = %s, updated_at = %s WHERE session_id = %s",
-            [(counts[sid], now, sid) for sid in ids],
-        )
-        cursor.executemany(
-            "INSERT INTO agent_runs (run_id, session_id, status, events, started_at, finished_at) "
-            "VALUES (%s, %s, %s, %s::json, %s, %s)",
-            [(r["run_id"], r["session_id"], r["status"], dumps(r["events"]), r["started_at"], now) for r in run_rows],
-        )
