@@ -114,10 +114,27 @@ class ChatEndpoint:
             await self._session.close()
 
 
-async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The lines of ``chunks`` (``\\n`` or ``\\r\\n`` ended; the last may be unended), whatever the chunks'
+    boundaries: split here as each read arrives, since aiohttp's ``readline`` costs more per line."""
+    rest = b""
+    async for chunk in chunks:
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line.rstrip(b"\r")
+    if rest:
+        yield rest.rstrip(b"\r")
+
+
+def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    return split_lines(_reads(response))
+
+
+async def _reads(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
-        async for line in response.content:
-            yield line.rstrip(b"\r\n")
+        async for chunk in response.content.iter_any():
+            yield chunk
     except (TimeoutError, aiohttp.ServerTimeoutError) as error:
         raise LLMTimeout("the language model stopped sending (timeout)") from error
     except aiohttp.ClientPayloadError as error:

@@ -29,6 +29,7 @@ from sage_platform.server.deps import Caller, audit, may_read, may_write, state_
 router = APIRouter(tags=["agent"])
 NDJSON = "application/x-ndjson"
 INTERRUPT_WAIT_S = 5.0  # how long an interrupt waits for the run to save and let go of its session
+INLINE_PREPARE_CHARS = 4096  # below this, counting tokens costs less than handing the work to a thread
 
 
 async def acting_as(request: Request, identity: Identity, body: StreamRequest) -> StreamRequest:
@@ -48,8 +49,10 @@ async def acting_as(request: Request, identity: Identity, body: StreamRequest) -
 async def _start(request: Request, body: StreamRequest, identity: Identity) -> Run:
     agent = state_of(request).agent
     try:
-        # Token counting of a large message takes a while: off the event loop, which serves every stream.
-        prepared = await run_in_threadpool(agent.prepare, body, admin=identity.admin)
+        if _light(body):
+            prepared = agent.prepare(body, admin=identity.admin)
+        else:  # token counting of a large message, or reading skills, takes a while: off the event loop
+            prepared = await run_in_threadpool(agent.prepare, body, admin=identity.admin)
         run = await agent.start(prepared)
         admitted = request.scope.get("state", {}).get(ADMITTED_AT)
         if admitted is not None:  # admission's measure of how long this process makes a run wait
@@ -69,6 +72,18 @@ async def _start(request: Request, body: StreamRequest, identity: Identity) -> R
         raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
     except QuotaExceeded as error:
         raise HTTPException(429, str(error), headers={"Retry-After": "1"}) from error
+
+
+def _light(body: StreamRequest) -> bool:
+    """Whether preparing ``body`` is quick enough to do on the event loop: short text, no skill files."""
+    if body.available_skills:
+        return False
+    chars = 0
+    for message in body.messages:
+        if not isinstance(message.content, str | None):
+            return False
+        chars += len(message.content or "")
+    return chars < INLINE_PREPARE_CHARS
 
 
 async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
