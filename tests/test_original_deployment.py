@@ -165,6 +165,6 @@ def test_the_original_docker_run_line_starts_without_mysql_and_minio_and_says_so
         request = urllib.request.Request(f"{base}/api/stream", body, {"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=30)
-        assert refused.value.code == 503
+        assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "5"
         assert f"MySQL at 127.0.0.1:{mysql_port}" in json.loads(refused.value.read())["detail"]
         assert not any(secret in server.text() for secret in secrets.values())

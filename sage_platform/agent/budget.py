@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sage_platform.agent.requests import ContextBudgetConfig
-from sage_platform.agent.session_store import History, StoredMessage
+from sage_platform.agent.turns import History, StoredMessage
 from sage_platform.config import Settings
 from sage_platform.tokenization import TokenCounter
 

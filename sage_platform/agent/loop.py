@@ -33,12 +33,13 @@ from sage_platform.agent.profiles import AgentRegistry, RunningConfig
 from sage_platform.agent.prompting import SUMMARY_PROMPT, system_prompt
 from sage_platform.agent.requests import LLMModelConfig, McpServerSpec, StreamRequest, SubAgentSpec
 from sage_platform.agent.runs import Run, RunRegistry
-from sage_platform.agent.session_store import FinishedRun, SessionStore, StoredMessage, Turn
+from sage_platform.agent.session_store import SessionStore
 from sage_platform.agent.skills import Skill, SkillLibrary, read_skill_file_tool
 from sage_platform.agent.tool_servers import McpServer
 from sage_platform.agent.tools import Tool, ToolContext
 from sage_platform.agent.tracing import current_trace_id, span
 from sage_platform.agent.turn_writer import TurnWriter
+from sage_platform.agent.turns import FinishedRun, StoredMessage, Turn
 from sage_platform.config import Settings
 from sage_platform.generation import Answerer
 from sage_platform.identity import DEFAULT_USER

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-if TYPE_CHECKING:
-    from sage_platform.agent.session_store import Turn
+from sage_platform.agent.turns import Turn
 
 SAVE_TURNS = """
 WITH batch AS (

@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -44,6 +43,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from sage_platform.agent.pg_turns import PgTurnSaver
+from sage_platform.agent.turns import FinishedRun, History, StoredMessage, Turn
 from sage_platform.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -80,37 +80,6 @@ runs = Table(
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=False),
 )
-
-
-@dataclass
-class StoredMessage:
-    message: dict[str, Any]
-    tokens: int
-    seq: int = 0
-
-
-@dataclass
-class History:
-    messages: list[StoredMessage] = field(default_factory=list)
-    summary: str | None = None
-    summary_upto: int = 0
-
-
-@dataclass
-class FinishedRun:
-    run_id: str
-    status: str
-    events: list[dict[str, Any]]
-    started_at: float
-
-
-@dataclass
-class Turn:
-    session_id: str
-    user_id: str
-    messages: list[StoredMessage]
-    run: FinishedRun
-    title: str = ""
 
 
 def mysql_url(settings: Settings) -> URL:

@@ -19,7 +19,8 @@ import logging
 import queue
 import threading
 
-from sage_platform.agent.session_store import SessionStore, Turn
+from sage_platform.agent.session_store import SessionStore
+from sage_platform.agent.turns import Turn
 
 logger = logging.getLogger(__name__)
 _Item = tuple[Turn, concurrent.futures.Future[None]]

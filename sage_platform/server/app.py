@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -30,8 +30,9 @@ from sage_platform.identity import Identity, KeyRing
 from sage_platform.package_files import CHAT_PAGE_DIR
 from sage_platform.request_guard import RequestGuard
 from sage_platform.server.admission import Admission, LoopLag, RunLimit
-from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of
+from sage_platform.server.deps import API_KEYS_HINT, caller, keys_required, state_of, store_unavailable
 from sage_platform.server.envelope import ReplyWrapper
+from sage_platform.server.fast_stream import FastStream
 from sage_platform.server.limits import BodyLimitMiddleware
 from sage_platform.server.routes_agents import router as agents_router
 from sage_platform.server.routes_files import router as files_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
     # The stream routes report each run's time to start into it; admission follows what it learns.
     app.state.run_limit = RunLimit(settings.max_active_streams, settings.max_queue_delay_ms / 1000)
     uploads = {"/api/files": settings.workspace_max_file_bytes + UPLOAD_OVERHEAD}  # multipart around the file
+    app.add_middleware(FastStream)  # innermost: it serves POST /api/stream once every check below has passed
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, path_limits=uploads)
     app.include_router(stream_router, prefix="/api", dependencies=[Depends(caller)])
     app.include_router(mcp_router, prefix="/api/mcp", dependencies=[Depends(caller)])
@@ -78,7 +80,7 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
     app.include_router(search_router, prefix="/api", dependencies=[Depends(caller)])
     app.include_router(agents_router, prefix="/api", dependencies=[Depends(caller)])
     app.include_router(files_router, prefix="/api/files", dependencies=[Depends(caller)])
-    app.add_exception_handler(StoreUnavailable, _store_unavailable)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
 
     @app.get("/health", tags=["health"])
     async def health(request: Request) -> dict[str, Any]:
@@ -126,10 +128,6 @@ def create_app(settings: Settings, state: AgentState | None = None) -> FastAPI:
         Admission, running=lambda: len(app.state.sage.agent.runs.active), limit=app.state.run_limit, lag=lag
     )
     return app
-
-
-async def _store_unavailable(request: Request, error: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
 
 
 class _LateKeys:

@@ -12,6 +12,7 @@ import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 from sage_platform.agent.state import AgentState
 from sage_platform.bearer_auth import identity_in
@@ -43,6 +44,11 @@ def caller(request: Request) -> Identity:
 
 
 Caller = Annotated[Identity, Depends(caller)]
+
+
+async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """The answer to ``StoreUnavailable``: 503, retry in a few seconds."""
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
 
 
 def require_admin(identity: Caller) -> Identity:

@@ -46,7 +46,7 @@ async def acting_as(request: Request, identity: Identity, body: StreamRequest) -
     return body.model_copy(update={"user_id": user})
 
 
-async def _start(request: Request, body: StreamRequest, identity: Identity) -> Run:
+async def start_run(request: Request, body: StreamRequest, identity: Identity) -> Run:
     agent = state_of(request).agent
     try:
         if _light(body):
@@ -98,14 +98,14 @@ async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
 
 @router.post("/stream", response_class=StreamingResponse, summary="Run the agent, streamed as NDJSON")
 async def stream(request: Request, body: StreamRequest, identity: Caller) -> StreamingResponse:
-    run = await _start(request, await acting_as(request, identity, body), identity)
+    run = await start_run(request, await acting_as(request, identity, body), identity)
     headers = {"X-Session-Id": run.session_id, "Cache-Control": "no-store"}
     return StreamingResponse(_follow(run, 0, owner=True), media_type=NDJSON, headers=headers)
 
 
 @router.post("/chat", summary="Run the agent, answered whole")
 async def chat(request: Request, body: StreamRequest, identity: Caller) -> dict[str, Any]:
-    run = await _start(request, await acting_as(request, identity, body), identity)
+    run = await start_run(request, await acting_as(request, identity, body), identity)
     try:
         messages = [m async for m in run.follow(0)]
     finally:

@@ -9,8 +9,9 @@ import psycopg
 import pytest
 
 from sage_platform.agent.pg_turns import APPLICATION_NAME
-from sage_platform.agent.session_store import FinishedRun, SessionStore, StoredMessage, StoreUnavailable, Turn
+from sage_platform.agent.session_store import SessionStore, StoreUnavailable
 from sage_platform.agent.turn_writer import TurnWriter
+from sage_platform.agent.turns import FinishedRun, StoredMessage, Turn
 from sage_platform.config import Settings
 
 

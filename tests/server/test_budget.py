@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sage_platform.agent.budget import ContextBudget, ContextTooLong, plan_context
-from sage_platform.agent.session_store import History, StoredMessage
+from sage_platform.agent.turns import History, StoredMessage
 from sage_platform.config import Settings
 from sage_platform.tokenization import TokenCounter
 from tests.chat_stub import ChatStub

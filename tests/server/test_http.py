@@ -77,6 +77,20 @@ def test_invalid_json_gets_422(server: AgentClient) -> None:
     assert response.status_code == 422 and "json" in response.text.lower()
 
 
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/vnd.sage+json"])
+def test_a_stream_body_is_read_whatever_its_json_content_type(server: AgentClient, content_type: str) -> None:
+    """FastAPI reads a body as JSON when its type says JSON (and only then); so does the stream's fast path."""
+    body = json.dumps({"messages": [{"role": "user", "content": "hello"}]}).encode()
+    untyped = requests.post(f"{server.url}/api/stream", data=body, timeout=30)
+    assert untyped.status_code == 422 and untyped.json()["detail"][0]["loc"] == ["body"]
+    response = requests.post(f"{server.url}/api/stream", data=body, headers={"Content-Type": content_type}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/x-ndjson"
+    assert response.headers["Cache-Control"] == "no-store"
+    lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert lines[-1]["type"] == "stream_end" and lines[-1]["session_id"] == response.headers["X-Session-Id"]
+
+
 def test_bodies_over_the_limit_get_413_declared_or_chunked(start_server) -> None:  # type: ignore[no-untyped-def]
     server: AgentClient = start_server(max_request_bytes=2000)
     big = {"messages": [{"role": "user", "content": "x" * 5000}]}
@@ -84,20 +98,21 @@ def test_bodies_over_the_limit_get_413_declared_or_chunked(start_server) -> None
     assert response.status_code == 413 and "SAGE_MAX_REQUEST_BYTES (2000 bytes)" in response.json()["detail"]
 
     url = urlparse(server.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    conn.putrequest("POST", "/api/chat")
-    conn.putheader("Content-Type", "application/json")
-    conn.putheader("Transfer-Encoding", "chunked")
-    conn.endheaders()
-    payload = json.dumps(big).encode()
-    for start in range(0, len(payload), 1000):
-        piece = payload[start : start + 1000]
-        conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
-    conn.send(b"0\r\n\r\n")
-    try:
-        assert conn.getresponse().status == 413
-    finally:
-        conn.close()
+    for path in ("/api/chat", "/api/stream"):  # the stream's own fast path reads the body too
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        payload = json.dumps(big).encode()
+        for start in range(0, len(payload), 1000):
+            piece = payload[start : start + 1000]
+            conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+        try:
+            assert conn.getresponse().status == 413, path
+        finally:
+            conn.close()
     assert server.post("/api/chat", {"messages": [{"role": "user", "content": "small"}]}).ok
 
 
