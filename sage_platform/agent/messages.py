@@ -86,5 +86,8 @@ def stream_end(
     return end | {"trace_id": trace_id} if trace_id else end
 
 
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per call
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return _LINE.encode(message).encode() + b"\n"

@@ -26,8 +26,9 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._reject(send, limit)
             return
-        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            await self.app(scope, receive, send)  # no body to count
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS") or (declared is not None and declared.isdigit()):
+            # No body, or one the server reads no further than its declared length: nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
         rejected = False
