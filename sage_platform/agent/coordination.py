@@ -129,6 +129,7 @@ class StreamCoordinator:
 
     async def release(self, run: Run) -> None:
         """The run's messages are all mirrored (if followed), then the lease goes; stream_end follows."""
+        self.runs.pop(run.run_id, None)  # first: a renewal that misses its lease from now on leaves it alone
         if run.mirror is not None:
             run.closing = True
             run.wake()
@@ -137,7 +138,6 @@ class StreamCoordinator:
             await conn.execute("DELETE FROM agent_stream_leases WHERE run_id = %s", (run.run_id,))
             if run.watched:
                 await self._notify(conn, f"e {run.run_id}")
-        self.runs.pop(run.run_id, None)
 
     async def _mirror(self, run: Run) -> None:
         written = 0

@@ -50,6 +50,7 @@ class Run:
         self.watched = False  # another process follows, interrupts or guides it: tell it when the run ends
         self.mirror: asyncio.Task[None] | None = None  # copies the stream for a follower in another process
         self.closing = False
+        self.releasing = False  # its lease is being let go (with a coordinator)
         self._changed = asyncio.Event()
         self._injected: list[str] = []
 
@@ -132,6 +133,7 @@ class RunRegistry:
         self.max_per_user = max_per_user
         self.per_user: dict[str, int] = {}
         self.coordinator = coordinator
+        self._releasing: set[asyncio.Task[None]] = set()  # leases let go after a run ended abnormally
 
     async def start(
         self, session_id: str, body: Callable[[Run], Coroutine[Any, Any, None]], *, user_id: str = "default"
@@ -162,12 +164,27 @@ class RunRegistry:
                 if run.final is not None:
                     run.events.append(run.final)  # followers see it only after the release below
                 if self.coordinator is not None:
-                    await asyncio.shield(self._release(run))
-                self._forget(run)
-                run.finish()
+                    await asyncio.shield(self._let_go(run))
 
         run.task = asyncio.create_task(runner(), name=f"agent-{session_id}")
+        run.task.add_done_callback(lambda _: self._ended(run))
         return run
+
+    def _ended(self, run: Run) -> None:
+        """However the run's task ended (its work done, or cancelled during its release, or before it
+        began), this process forgets it and its followers see it end; a lease still held is let go."""
+        if self.coordinator is not None and not run.releasing:
+            self._let_go(run)  # cancelled before it began: its lease goes too
+        self._forget(run)
+        run.finish()
+
+    def _let_go(self, run: Run) -> asyncio.Task[None]:
+        """The run's lease released, once, in a task of its own (kept until it ends)."""
+        run.releasing = True
+        release = asyncio.get_running_loop().create_task(self._release(run))
+        self._releasing.add(release)
+        release.add_done_callback(self._releasing.discard)
+        return release
 
     async def _release(self, run: Run) -> None:
         assert self.coordinator is not None
