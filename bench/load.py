@@ -196,6 +196,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help="py-spy samples of the server (GIL holders) during the first phase, as a "
                              "folded-stack file, and its top functions printed")  # fmt: skip
+    parser.add_argument("--floor", action="store_true",
+                        help="then the first phase against bench/floor_apps.py: the least a streamed request "
+                             "costs on this stack (bare ASGI; plus one model call)")  # fmt: skip
     parser.add_argument("--overload", type=float, default=0.0,
                         help="then a phase at this multiple of the capacity reached (2: twice), 10 s long")  # fmt: skip
     args = parser.parse_args()
@@ -213,9 +216,40 @@ def main() -> None:
                                                          / max(base[key]["cpu_ms_per_request"]["server"], 1e-9), 2)}
                 for key in base if isinstance(base[key], dict) and key in mine and "achieved_qps" in base[key]
             }  # fmt: skip
+    if args.floor:
+        count, qps = args.phases.split(",")[0].split("@")
+        results["floor"] = {app: measure_floor(app, int(count), float(qps), args.tokens) for app in FLOOR_APPS}
     from bench._results import save_results
 
     save_results("load", results)
+
+
+FLOOR_APPS = ("bare", "model_call")
+
+
+def measure_floor(app: str, count: int, qps: float, tokens: int) -> dict:
+    """One phase against a floor app (bench/floor_apps.py) in the same uvicorn as ``sage serve``."""
+    stub_port, port = free_port(), free_port()
+    stub = subprocess.Popen([sys.executable, str(ROOT / "bench" / "llm_stub_server.py"), str(stub_port), str(tokens)])
+    env = {**os.environ, "SAGE_FLOOR_LLM_URL": f"http://127.0.0.1:{stub_port}/v1"}
+    command = [sys.executable, "-m", "uvicorn", f"bench.floor_apps:{app}", "--port", str(port), "--log-level",
+               "warning", "--no-access-log"]  # fmt: skip
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", server)  # a GET: the apps answer it empty
+        url = f"http://127.0.0.1:{port}/api/stream"
+        asyncio.run(phase(url, 100, 25))
+        before = cpu_seconds({"server": [psutil.Process(server.pid)]})["server"]
+        result = asyncio.run(phase(url, count, qps))
+        after = cpu_seconds({"server": [psutil.Process(server.pid)]})["server"]
+        result["cpu_ms_per_request"] = {"server": round((after - before) * 1000 / count, 2)}
+        print(json.dumps({f"floor {app}": {f"{count}@{qps:g}": result}}), flush=True)
+        return result
+    finally:
+        server.terminate()
+        server.wait(30)
+        stub.terminate()
+        stub.wait(10)
 
 
 def measure(args: argparse.Namespace, workers: int) -> dict:
