@@ -136,9 +136,9 @@ class SessionStore:
         self.where = where
         self._tables = False
         # Turns on PostgreSQL: one statement on a kept connection, without SQLAlchemy in between.
-        direct = engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pg_turns = PgTurnSaver(conninfo) if direct else None
+        self._pg_turns: PgTurnSaver | None = None
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            self._pg_turns = PgTurnSaver(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
         try:
             self._ensure_tables()
         except StoreUnavailable as error:
