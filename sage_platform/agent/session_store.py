@@ -43,7 +43,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from sage_platform.agent.pg_turns import PgTurnSaver
-from sage_platform.agent.turns import FinishedRun, History, StoredMessage, Turn
+from sage_platform.agent.turns import FinishedRun, History, StoredMessage, Turn, session_title
 from sage_platform.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class SessionStore:
 
     def rename(self, session_id: str, title: str) -> None:
         with self._connect(begin=True) as conn:
-            conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(title=title[:200]))
+            conn.execute(update(sessions).where(sessions.c.session_id == session_id).values(title=session_title(title)))
 
     def delete(self, session_id: str) -> None:
         """The session, its messages and its runs' streams, in one transaction."""
@@ -289,7 +289,7 @@ def _turn_rows(turns: list[Turn], counts: dict[str, int], now: float) -> tuple[_
         if turn.session_id not in counts:
             counts[turn.session_id] = 0
             created.append(
-                {"session_id": turn.session_id, "user_id": turn.user_id, "title": turn.title[:200],
+                {"session_id": turn.session_id, "user_id": turn.user_id, "title": session_title(turn.title),
                  "summary_upto": 0, "message_count": 0, "created_at": now, "updated_at": now}
             )  # fmt: skip
         first = counts[turn.session_id]

@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+TITLE_CHARS = 200
+
+
+def session_title(text: str) -> str:
+    """A session's title from its first question: its start, without NUL (no database text holds one)."""
+    return text.replace("\x00", "")[:TITLE_CHARS]
+
 
 @dataclass
 class StoredMessage:

@@ -92,3 +92,15 @@ def test_a_database_that_is_gone_is_reported_by_name(settings: Settings) -> None
     with pytest.raises(StoreUnavailable, match="the session database .* cannot be reached"):
         store.save_turns([_turn("a", 1, "r2")])
     store.close()
+
+
+def test_a_nul_in_the_question_is_saved_and_left_out_of_the_title(store: SessionStore) -> None:
+    question = {"role": "user", "content": "before\x00after"}
+    events = [{"type": "final_answer", "content": "an\x00swer"}]
+    store.save_turns([Turn("a", "u", [StoredMessage(question, 3)], FinishedRun("r1", "completed", events, 0.0),
+                           "before\x00after")])  # fmt: skip
+    assert [m.message for m in store.history("a").messages] == [question]
+    assert store.last_run("a").events == events  # type: ignore[union-attr]
+    assert [s["title"] for s in store.list_sessions()] == ["beforeafter"]
+    store.rename("a", "re\x00named")
+    assert [s["title"] for s in store.list_sessions()] == ["renamed"]
