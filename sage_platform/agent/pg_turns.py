@@ -1,8 +1,8 @@
 """Finished turns saved on PostgreSQL in one statement, one round trip: the agent server's hot path.
 
-The batch travels as arrays, one row per session, message and run. Data-modifying CTEs count each
-session's messages under its row lock (``INSERT … ON CONFLICT DO UPDATE``), number the new messages
-after them and add the runs, all in the statement's one transaction. The saver keeps its own autocommit connection: no pool
+The batch travels as one JSON document. Data-modifying CTEs count each session's messages under its
+row lock (``INSERT … ON CONFLICT DO UPDATE``), number the new messages after them and add the runs,
+all in the statement's one transaction. The saver keeps its own autocommit connection: no pool
 checkout, no ping, no separate ``COMMIT``; a connection that went away (a restarted database) is
 replaced once, and the batch is sent again only if the lost attempt did not commit it.
 
@@ -25,61 +25,60 @@ from sage_platform.agent.turns import Turn, session_title
 
 SAVE_TURNS = """
 WITH batch AS (
-    SELECT * FROM unnest(%(sessions)s::text[], %(users)s::text[], %(titles)s::text[], %(added)s::integer[])
-        AS b(session_id, user_id, title, added)
+    SELECT t.value AS turn FROM json_array_elements(%(sessions)s::json) AS t
 ),
 counted AS (
     INSERT INTO agent_sessions AS s (session_id, user_id, title, summary_upto, message_count, created_at, updated_at)
-    SELECT session_id, user_id, title, 0, added, %(now)s, %(now)s FROM batch
+    SELECT turn->>'session_id', turn->>'user_id', turn->>'title', 0, json_array_length(turn->'messages'),
+           %(now)s, %(now)s
+    FROM batch
     ON CONFLICT (session_id) DO UPDATE
         SET message_count = s.message_count + excluded.message_count, updated_at = excluded.updated_at
     RETURNING s.session_id, s.message_count
 ),
 saved_messages AS (
     INSERT INTO agent_messages (session_id, seq, role, message, tokens, created_at)
-    SELECT m.session_id, c.message_count - b.added + m.position, m.role, m.message, m.tokens, %(now)s
-    FROM unnest(%(m_sessions)s::text[], %(m_positions)s::integer[], %(m_roles)s::text[], %(m_messages)s::json[],
-                %(m_tokens)s::integer[]) AS m(session_id, position, role, message, tokens)
-    JOIN counted AS c USING (session_id)
-    JOIN batch AS b USING (session_id)
+    SELECT c.session_id, c.message_count - json_array_length(b.turn->'messages') + m.position,
+           m.value->>'role', (m.value->>'message')::json, (m.value->>'tokens')::integer, %(now)s
+    FROM counted AS c
+    JOIN batch AS b ON b.turn->>'session_id' = c.session_id
+    CROSS JOIN LATERAL json_array_elements(b.turn->'messages') WITH ORDINALITY AS m(value, position)
 )
 INSERT INTO agent_runs (run_id, session_id, status, events, started_at, finished_at)
-SELECT r.run_id, r.session_id, r.status, r.events, r.started_at, %(now)s
-FROM unnest(%(runs)s::text[], %(r_sessions)s::text[], %(r_statuses)s::text[], %(r_events)s::json[],
-            %(r_started)s::double precision[]) AS r(run_id, session_id, status, events, started_at)
+SELECT r.value->>'run_id', r.value->>'session_id', r.value->>'status', (r.value->>'events')::json,
+       (r.value->>'started_at')::double precision, %(now)s
+FROM json_array_elements(%(runs)s::json) AS r
 """
 APPLICATION_NAME = "sage-turn-writer"  # its line in pg_stat_activity
 ANY_SAVED = "SELECT 1 FROM agent_runs WHERE run_id = ANY(%s) LIMIT 1"
 
 
 def batch_parameters(turns: list[Turn], now: float) -> dict[str, Any]:
-    """The statement's parameters, as arrays: one row per session (the first turn's title names a new
-    one), per message (numbered within its session's share of the batch) and per run. Messages and
-    streams travel as JSON text and are never taken apart here: a ``\\u0000`` in them is kept as it is."""
-    sessions: dict[str, list[Any]] = {}  # session -> [user, title, messages so far in this batch]
-    m_sessions: list[str] = []
-    m_positions: list[int] = []
-    m_roles: list[str] = []
-    m_messages: list[str] = []
-    m_tokens: list[int] = []
+    """The statement's parameters: one entry per session (its turns' messages in order; the first turn's
+    title names a new session), and the runs. Each message and stream is JSON text inside the document,
+    stored as it is: the database never takes it apart, so a ``\\u0000`` in it (which PostgreSQL cannot
+    turn into text) is kept."""
+    dumps = json.dumps
+    sessions: dict[str, dict[str, Any]] = {}
     for turn in turns:
-        entry = sessions.setdefault(turn.session_id, [turn.user_id, session_title(turn.title), 0])
-        for m in turn.messages:
-            entry[2] += 1
-            m_sessions.append(turn.session_id)
-            m_positions.append(entry[2])
-            m_roles.append(str(m.message["role"]))
-            m_messages.append(json.dumps(m.message))
-            m_tokens.append(m.tokens)
-    return {
-        "sessions": list(sessions), "users": [e[0] for e in sessions.values()],
-        "titles": [e[1] for e in sessions.values()], "added": [e[2] for e in sessions.values()],
-        "m_sessions": m_sessions, "m_positions": m_positions, "m_roles": m_roles, "m_messages": m_messages,
-        "m_tokens": m_tokens,
-        "runs": [t.run.run_id for t in turns], "r_sessions": [t.session_id for t in turns],
-        "r_statuses": [t.run.status for t in turns], "r_events": [json.dumps(t.run.events) for t in turns],
-        "r_started": [t.run.started_at for t in turns], "now": now,
-    }  # fmt: skip
+        entry = sessions.setdefault(
+            turn.session_id,
+            {
+                "session_id": turn.session_id,
+                "user_id": turn.user_id,
+                "title": session_title(turn.title),
+                "messages": [],
+            },
+        )
+        entry["messages"] += [
+            {"role": m.message["role"], "message": dumps(m.message), "tokens": m.tokens} for m in turn.messages
+        ]
+    runs = [
+        {"run_id": t.run.run_id, "session_id": t.session_id, "status": t.run.status, "events": dumps(t.run.events),
+         "started_at": t.run.started_at}
+        for t in turns
+    ]  # fmt: skip
+    return {"sessions": dumps(list(sessions.values())), "runs": dumps(runs), "now": now}
 
 
 class PgTurnSaver:
