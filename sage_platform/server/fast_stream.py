@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,12 +28,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sage_platform.agent.messages import encode
 from sage_platform.agent.requests import StreamRequest
 from sage_platform.agent.runs import Run
 from sage_platform.agent.session_store import StoreUnavailable
 from sage_platform.server.deps import caller, store_unavailable
-from sage_platform.server.routes_stream import NDJSON, acting_as, start_run
+from sage_platform.server.routes_stream import NDJSON, acting_as, run_lines, start_run
 
 PATH = "/api/stream"
 
@@ -73,15 +73,15 @@ async def _stream(run: Run, receive: Receive, send: Send) -> None:
     watcher = asyncio.ensure_future(_stop_on_disconnect(run, receive))
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        async for batch in run.batches(0):
-            if watcher.done():
-                return
-            await send({"type": "http.response.body", "body": b"".join(encode(m) for m in batch), "more_body": True})
+        # The route's own lines; closing them stops the run if it has not ended.
+        async with contextlib.aclosing(run_lines(run, 0, owner=True)) as lines_of_run:
+            async for lines in lines_of_run:
+                if watcher.done():
+                    return
+                await send({"type": "http.response.body", "body": lines, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         watcher.cancel()
-        if not run.done:
-            run.cancel("client disconnected")
 
 
 async def _stop_on_disconnect(run: Run, receive: Receive) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -86,7 +86,7 @@ def _light(body: StreamRequest) -> bool:
     return chars < INLINE_PREPARE_CHARS
 
 
-async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
+async def run_lines(run: Run, start: int, *, owner: bool) -> AsyncGenerator[bytes, None]:
     """The run's messages as NDJSON lines. The requester going away stops the run it started."""
     try:
         async for batch in run.batches(start):
@@ -100,7 +100,7 @@ async def _follow(run: Run, start: int, *, owner: bool) -> AsyncIterator[bytes]:
 async def stream(request: Request, body: StreamRequest, identity: Caller) -> StreamingResponse:
     run = await start_run(request, await acting_as(request, identity, body), identity)
     headers = {"X-Session-Id": run.session_id, "Cache-Control": "no-store"}
-    return StreamingResponse(_follow(run, 0, owner=True), media_type=NDJSON, headers=headers)
+    return StreamingResponse(run_lines(run, 0, owner=True), media_type=NDJSON, headers=headers)
 
 
 @router.post("/chat", summary="Run the agent, answered whole")
@@ -129,7 +129,7 @@ async def resume(
     owner = live.user_id if live is not None else await run_in_threadpool(sage.store.session_owner, session_id)
     may_read(identity, owner, f"session {session_id}")
     if run is not None:
-        return StreamingResponse(_follow(run, last_index, owner=False), media_type=NDJSON)
+        return StreamingResponse(run_lines(run, last_index, owner=False), media_type=NDJSON)
     if lease is not None:
         return StreamingResponse(_follow_remote(request, lease, last_index), media_type=NDJSON)
     finished = await run_in_threadpool(sage.store.last_run, session_id)
