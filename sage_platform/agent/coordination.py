@@ -156,7 +156,8 @@ class StreamCoordinator:
                         )
                     await self._notify(conn, f"p {run.run_id} {upto}")
                 written = upto
-            if run.closing and written >= len(run.events):
+                continue  # what came in during the write (the release's wake among it) goes next
+            if run.closing:
                 return
             await run.wait_change()
             await asyncio.sleep(MIRROR_BATCH_S)

@@ -146,7 +146,9 @@ def test_a_stream_on_one_process_is_interrupted_and_resumed_through_another(
     b_lines = _lines(b.resume(session))
 
     stopped = requests.post(f"{b.url}/api/sessions/{session}/interrupt", timeout=30)
-    assert stopped.status_code == 200 and stopped.json()["interrupted"] is True
+    assert stopped.status_code == 200 and stopped.json()["interrupted"] is True, (
+        f"{stopped.text}\nA said:\n{a.child.tail()}\nB said:\n{b.child.tail()}"
+    )
     rest = _until(a_lines, "stream_end")
     assert any(m["type"] == "error" and "interrupted by request" in m["content"] for m in rest)
     assert _until(b_lines, "stream_end") == first + rest  # followed live from the start
