@@ -86,10 +86,10 @@ def _rows_sql(dim: int, model: str) -> sql.Composed:
 
 
 def ensure_vectors(conn: psycopg.Connection, model: str) -> int:
+    # A join, not NOT EXISTS: one hash join instead of an index probe per chunk (5x at 87k chunks).
     row = conn.execute(
-        """SELECT count(*), count(*) FILTER (WHERE NOT EXISTS
-               (SELECT 1 FROM embeddings e WHERE e.model = %s AND e.text_hash = c.text_hash))
-           FROM chunks c""",
+        """SELECT count(*), count(*) FILTER (WHERE e.text_hash IS NULL)
+           FROM chunks c LEFT JOIN (SELECT text_hash FROM embeddings WHERE model = %s) e USING (text_hash)""",
         (model,),
     ).fetchone()
     total, missing = (int(row[0]), int(row[1])) if row else (0, 0)

@@ -10,9 +10,11 @@ from sage_platform.config import Settings
 from sage_platform.index import (
     IndexCheckFailed,
     IndexChecks,
+    IndexNotReady,
     measure_recall,
     rebuild_pgvector_index,
     rollback_pgvector_index,
+    sync_pgvector_index,
 )
 from sage_platform.index.versions import check_results
 from sage_platform.pipeline import build_indexes
@@ -160,3 +162,18 @@ def test_readers_never_fail_or_see_an_empty_index_during_a_rebuild(platform: Pla
         reader.join()
     assert not errors, errors
     assert len(counts) > 10 and set(counts) == {5}
+
+
+def test_chunks_without_a_vector_stop_the_index_and_are_counted(platform: Platform) -> None:
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    with platform.db.connect() as conn:
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]  # type: ignore[index]
+        hashes = [r[0] for r in conn.execute("SELECT DISTINCT text_hash FROM chunks ORDER BY 1 LIMIT 2")]
+        conn.execute("DELETE FROM embeddings WHERE model = %s AND text_hash = ANY(%s)", (model, hashes))
+        lacking = conn.execute("SELECT count(*) FROM chunks WHERE text_hash = ANY(%s)", (hashes,)).fetchone()[0]  # type: ignore[index]
+        conn.commit()
+    assert 2 <= lacking < chunks
+    for build in (sync_pgvector_index, rebuild_pgvector_index):
+        with pytest.raises(IndexNotReady, match=f"^{lacking} chunks have no vector for model {model}"):
+            build(platform.db, model=model, dim=dim, checks=IndexChecks())
+    assert _state(platform)[1] == {1: "live"}  # no version was started
