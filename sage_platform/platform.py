@@ -14,6 +14,7 @@ from sage_platform.chunking import ChunkSplitter
 from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.embeddings import Embedder, embedder_from_settings
+from sage_platform.embeddings.query_cache import QueryEmbedder
 from sage_platform.generation import Answerer, answerer_from_settings
 from sage_platform.index import IndexChecks
 from sage_platform.retrieval import (
@@ -39,6 +40,11 @@ class Platform:
         return embedder_from_settings(self.settings)
 
     @cached_property
+    def query_embedder(self) -> Embedder:
+        """The embedder for searches: a query asked again in this process is not embedded again."""
+        return QueryEmbedder(self.embedder)
+
+    @cached_property
     def splitter(self) -> ChunkSplitter:
         return ChunkSplitter(self.embedder.tokenizer, self.settings.chunk_size, self.settings.chunk_overlap)
 
@@ -52,7 +58,10 @@ class Platform:
         check_retriever_name(name)
         if name == "dense":
             return DenseRetriever(
-                self.db, self.embedder, ef_search=settings.hnsw_ef_search, default_config=settings.text_search_language
+                self.db,
+                self.query_embedder,
+                ef_search=settings.hnsw_ef_search,
+                default_config=settings.text_search_language,
             )
         if name == "sparse":
             return SparseRetriever(
@@ -61,7 +70,7 @@ class Platform:
         if name == "hybrid":
             return HybridRetriever(
                 self.db,
-                self.embedder,
+                self.query_embedder,
                 dense_depth=settings.hybrid_dense_depth,
                 sparse_depth=settings.hybrid_sparse_depth,
                 max_candidates=settings.sparse_max_candidates,
@@ -72,7 +81,7 @@ class Platform:
             )
         from sage_platform.index.elasticsearch import es_client
 
-        return ElasticsearchRetriever(es_client(settings), self.embedder, depth=settings.hybrid_dense_depth)
+        return ElasticsearchRetriever(es_client(settings), self.query_embedder, depth=settings.hybrid_dense_depth)
 
     @property
     def index_checks(self) -> IndexChecks:
