@@ -8,6 +8,8 @@ Prints, and writes to bench/results/ingest.json:
 - the time of a re-run after editing 1% of the files (one paragraph each) as a fraction of the
   full run, with how many chunks it re-embedded (against every chunk of those documents): in process,
   from a cold `sage materialize`, and from `sage materialize` handing the run to a warm worker;
+- one-file re-runs in process, alternating: query vectors remembered from the run before (as the warm
+  worker does) or forgotten first;
 - the pgvector load rate against a bare psycopg `COPY ... (FORMAT BINARY)`.
 
     .venv/bin/python bench/ingest.py [--corpus DIR] [--limit-files N]
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument("--edit-fraction", type=float, default=0.01)
     parser.add_argument("--batch-sizes", default="8,10,16,32,64", help="bare-model batch sizes to calibrate")
     parser.add_argument("--calibration-texts", type=int, default=1500)
+    parser.add_argument("--one-file-pairs", type=int, default=3, help="in-process one-file re-runs, per side")
     parser.add_argument(
         "--copy-only", type=int, metavar="ROWS", help="only the COPY comparison, on ROWS random vectors"
     )
@@ -184,9 +187,9 @@ def main() -> None:
     order = rng.sample(files, len(files))
     wanted = max(1, round(len(files) * args.edit_fraction))
 
-    def edit_batch() -> list[str]:
+    def edit_batch(count: int = wanted) -> list[str]:
         edited: list[str] = []
-        while order and len(edited) < wanted:
+        while order and len(edited) < count:
             path = order.pop()
             if edit_one_paragraph(path, rng):
                 edited.append(path.relative_to(corpus).as_posix())
@@ -199,6 +202,23 @@ def main() -> None:
     with DagsterInstance.get() as instance:
         rerun_embedded = last_metadata(instance, "chunk_embeddings")["embedded"]
     whole_docs = sum(chunk_counts.get(doc, 0) for doc in edited_ids)
+
+    # One-file re-runs in this process (as in the warm worker), in alternating order: the platform's
+    # query vectors kept from the run before, or forgotten first (each run embeds the golden questions again).
+    from sage_platform import resources
+    from sage_platform.embeddings.query_cache import QueryEmbedder
+
+    one_file: dict[str, list[float]] = {"remembered": [], "forgotten": []}
+    for pair in range(args.one_file_pairs):
+        for side in ("forgotten", "remembered") if pair % 2 else ("remembered", "forgotten"):
+            if side == "forgotten":
+                for platform in resources._PLATFORMS.values():
+                    if isinstance(platform.query_embedder, QueryEmbedder):
+                        platform.query_embedder.forget()
+            assert edit_batch(1), "no page left to edit"
+            began = time.perf_counter()
+            assert materialize_graph(settings, log_level="WARNING"), "one-file re-run failed"
+            one_file[side].append(time.perf_counter() - began)
 
     # ... and as a fresh `sage materialize` process, paying imports and the model load.
     cold_ids = edit_batch()
@@ -297,6 +317,8 @@ def main() -> None:
         "rerun_fraction_of_full": round(rerun_seconds / full_seconds, 4),
         "rerun_reembedded_chunks": rerun_embedded,
         "rerun_chunks_of_edited_docs": whole_docs,
+        "one_file_rerun_seconds_query_vectors_remembered": [round(t, 2) for t in one_file["remembered"]],
+        "one_file_rerun_seconds_query_vectors_forgotten": [round(t, 2) for t in one_file["forgotten"]],
         "cold_cli_rerun_edited_files": len(cold_ids),
         "cold_cli_rerun_seconds": round(cold_seconds, 2),
         "cold_cli_rerun_fraction_of_full": round(cold_seconds / full_seconds, 4),
@@ -325,6 +347,9 @@ def main() -> None:
         f"re-run after editing {len(edited_ids)} files: {rerun_seconds:.1f}s = {rerun_seconds / full_seconds:.4f} "
         f"of the full run (goal <= 0.02); re-embedded {rerun_embedded} chunks, against {whole_docs} chunks in "
         f"those documents\n"
+        f"one-file re-runs in process (goal <= 3 s), median of {args.one_file_pairs}: "
+        f"{statistics.median(one_file['remembered']):.2f}s with the golden questions' vectors remembered, "
+        f"{statistics.median(one_file['forgotten']):.2f}s with them forgotten (embedded again)\n"
         f"cold `sage materialize` re-run after editing {len(cold_ids)} more files: {cold_seconds:.1f}s = "
         f"{cold_seconds / full_seconds:.4f} of the full run; re-embedded {cold_embedded} chunks\n"
         f"`sage materialize` with a warm worker after editing {len(warm_ids)} more: {warm_seconds:.1f}s "

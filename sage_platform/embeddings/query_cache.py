@@ -59,6 +59,11 @@ class QueryEmbedder:
             self._keep(missing, vectors)
         return np.stack([found[text] for text in texts])  # a new array: callers cannot change what is kept
 
+    def forget(self) -> None:
+        """Drop every kept vector (the next search embeds its query again)."""
+        with self._lock:
+            self._kept.clear()
+
     def _keep(self, texts: list[str], vectors: np.ndarray) -> None:
         with self._lock:
             for text, vector in zip(texts, vectors, strict=True):

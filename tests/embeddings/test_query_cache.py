@@ -70,6 +70,10 @@ def test_the_least_recently_used_go_first_and_long_texts_are_not_kept(
     queries.embed([passage])
     assert counted.texts[4:] == [passage, passage]
 
+    queries.forget()
+    queries.embed(["one"])
+    assert counted.texts[6:] == ["one"]
+
 
 @pytest.fixture
 def platform(pg_server: str, tmp_path: Path) -> Iterator[Platform]:
