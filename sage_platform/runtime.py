@@ -82,25 +82,22 @@ def materialize_graph(
     from dagster import AssetKey, DagsterInstance
 
     selection = [AssetKey(name) for name in assets] if assets else None
-    with DagsterInstance.get() as instance:
-        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-        if settings.dagster_executor == "in_process":
-            from sage_platform.definitions import defs
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if settings.dagster_executor == "in_process":
+        from sage_platform.definitions import defs
+        from sage_platform.kept_instance import kept_instance
 
-            # dagster-postgres opens a connection per query by default (about 200 in a small run, 4 ms
-            # each): one kept open, as the webserver keeps it, with no statement timeout for a run.
-            instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=20)
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=kept_instance(), raise_on_error=False, run_config=run_config, asset_selection=selection
+        )
+        return result.success
+    # Other executors start steps in processes of their own, which rebuild the job from its module.
+    from dagster import build_reconstructable_job, execute_job
 
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                instance=instance, raise_on_error=False, run_config=run_config, asset_selection=selection
-            )
-            return result.success
-        # Other executors start steps in processes of their own, which rebuild the job from its module.
-        from dagster import build_reconstructable_job, execute_job
-
-        job = build_reconstructable_job("sage_platform.definitions", "job_named", reconstructable_args=(job_name,))
-        with execute_job(job, instance, run_config=run_config, asset_selection=selection) as executed:
-            return executed.success
+    job = build_reconstructable_job("sage_platform.definitions", "job_named", reconstructable_args=(job_name,))
+    with DagsterInstance.get() as instance, execute_job(job, instance, run_config=run_config,
+                                                       asset_selection=selection) as executed:  # fmt: skip
+        return executed.success
 
 
 def materialize_via_worker(

@@ -63,6 +63,8 @@ def _close_cached_platforms() -> None:
         if "db" in platform.__dict__:
             platform.db.close()
     resources._PLATFORMS.clear()
+    if "sage_platform.kept_instance" in sys.modules:  # Dagster's connections to the test's database
+        sys.modules["sage_platform.kept_instance"].dispose_kept_instance()
     if "sage_platform.dataflow.library._platform" in sys.modules:
         sys.modules["sage_platform.dataflow.library._platform"].close_platforms()
 

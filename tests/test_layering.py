@@ -61,6 +61,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),  # fmt: skip
     (
         "sage_platform.runtime",
+        "sage_platform.kept_instance",
         "sage_platform.doctor",
         "sage_platform.worker",
         "sage_platform.worker.protocol",

@@ -40,16 +40,20 @@ class WorkerAlreadyRunning(RuntimeError):
 
 
 def warm_up(settings: Settings) -> None:
-    """Load what a run would load first: the database, the job, Great Expectations, the local model."""
+    """Load what a run would load first: the database, the job, Dagster's instance, Great Expectations,
+    the local model."""
     from sage_platform.db import Database
     from sage_platform.definitions import defs
     from sage_platform.embeddings import embedder_from_settings
     from sage_platform.embeddings.local import LocalEmbedder
+    from sage_platform.kept_instance import kept_instance
     from sage_platform.quality.gx import load_great_expectations
 
     Database.from_settings(settings)
     prepare_dagster_home(settings)
     defs.resolve_job_def(RAG_JOB)
+    if settings.dagster_executor == "in_process":
+        kept_instance().get_runs_count()  # the instance its runs share, connected
     load_great_expectations()
     embedder = embedder_from_settings(settings)
     if isinstance(embedder, LocalEmbedder):  # a remote API is not called for nothing
