@@ -41,7 +41,7 @@ class Platform:
 
     @cached_property
     def query_embedder(self) -> Embedder:
-        """The embedder for searches: a query asked again in this process is not embedded again."""
+        """The embedder for evaluation searches: a query asked again in this process is not embedded again."""
         return QueryEmbedder(self.embedder)
 
     @cached_property
@@ -53,13 +53,17 @@ class Platform:
         """The retriever ``SAGE_RETRIEVER`` names (default hybrid)."""
         return self.retriever_named(self.settings.retriever)
 
-    def retriever_named(self, name: str) -> Retriever:
+    def retriever_named(self, name: str, *, remember_queries: bool = False) -> Retriever:
+        """``remember_queries``: the queries' vectors are kept for the process (``query_embedder``); only
+        where one user's queries are searched for (evaluation runs), since a remembered query answers
+        faster and so would tell one user another's exact question."""
         settings = self.settings
         check_retriever_name(name)
+        embedder = self.query_embedder if remember_queries else self.embedder
         if name == "dense":
             return DenseRetriever(
                 self.db,
-                self.query_embedder,
+                embedder,
                 ef_search=settings.hnsw_ef_search,
                 default_config=settings.text_search_language,
             )
@@ -70,7 +74,7 @@ class Platform:
         if name == "hybrid":
             return HybridRetriever(
                 self.db,
-                self.query_embedder,
+                embedder,
                 dense_depth=settings.hybrid_dense_depth,
                 sparse_depth=settings.hybrid_sparse_depth,
                 max_candidates=settings.sparse_max_candidates,
@@ -81,7 +85,7 @@ class Platform:
             )
         from sage_platform.index.elasticsearch import es_client
 
-        return ElasticsearchRetriever(es_client(settings), self.query_embedder, depth=settings.hybrid_dense_depth)
+        return ElasticsearchRetriever(es_client(settings), embedder, depth=settings.hybrid_dense_depth)
 
     @property
     def index_checks(self) -> IndexChecks:

