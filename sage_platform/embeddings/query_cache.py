@@ -1,9 +1,10 @@
 """Vectors of recent queries kept in memory: a query asked again is not embedded again.
 
 Retrieval embeds its query on every search. The golden questions are searched for on every
-evaluation run, and a process that stays up (the warm worker, ``sage up``, the agent server) asks many
-of the same questions again; their vectors come from here after the first time. Only short texts
-(queries, not documents) are kept, the least recently used going first.
+evaluation run, and a process that stays up (the warm worker) asks them again each time; their vectors
+come from here after the first. Only short texts (queries, not documents) are kept, the least recently
+used going first. Not for a server's searches: one user's remembered query would answer another's
+faster, and so tell them it was asked (``Platform.retriever_named(remember_queries=...)``).
 
 Usage::
 
