@@ -108,6 +108,9 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes], deadline: float) 
             time.sleep(0.2)  # polling for readiness; the gateway opens its port once its pools exist
 
 
+MON_NOT_READY = "problem getting command descriptions from mon"
+
+
 @contextmanager
 def ceph_rgw() -> Iterator[S3Endpoint]:
     """Start a one-node Ceph cluster with the gateway; stop it and remove its data on exit."""
@@ -121,7 +124,13 @@ def ceph_rgw() -> Iterator[S3Endpoint]:
     processes: list[subprocess.Popen[bytes]] = []
 
     def run(*command: str) -> str:
-        done = subprocess.run([*command, *c], capture_output=True, text=True, timeout=120)
+        deadline = time.monotonic() + 60
+        while True:
+            done = subprocess.run([*command, *c], capture_output=True, text=True, timeout=120)
+            # A monitor still settling answers "problem getting command descriptions": ask again.
+            if done.returncode == 0 or MON_NOT_READY not in done.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
         return done.stdout.strip()
