@@ -37,6 +37,7 @@ def _result(quality: QualityResult) -> AssetCheckResult:
             )
         ),
         metadata={
+            "scope": quality.scope,
             "rows": quality.rows,
             "expectations": quality.evaluated,
             "failed_expectations": len(quality.failures),
@@ -47,14 +48,24 @@ def _result(quality: QualityResult) -> AssetCheckResult:
     )
 
 
+def _whole_table(context: AssetCheckExecutionContext, asset: AssetKey) -> bool:
+    """After its asset in the same run, a suite validates what was written since its last pass; run on
+    its own (the UI's "Execute", ``dagster asset check``), the whole table. (The run's asset selection
+    cannot tell them apart: a whole job's run selects no assets by name.)"""
+    latest = context.instance.get_latest_materialization_event(asset)
+    return latest is None or latest.run_id != context.run.run_id
+
+
 @asset_check(asset=raw_documents, blocking=True, description="GX: non-empty text, unique ids, size bounds, file types")
 def raw_documents_quality(context: AssetCheckExecutionContext, sage: SageResource) -> AssetCheckResult:
-    return _result(documents_quality(sage.platform.db, sage.platform.settings))
+    whole_table = _whole_table(context, raw_documents.key)
+    return _result(documents_quality(sage.platform.db, sage.platform.settings, whole_table=whole_table))
 
 
 @asset_check(asset=document_chunks, blocking=True, description="GX: token bounds, no empty chunk, documents exist")
 def document_chunks_quality(context: AssetCheckExecutionContext, sage: SageResource) -> AssetCheckResult:
-    return _result(chunks_quality(sage.platform.db, sage.platform.settings))
+    whole_table = _whole_table(context, document_chunks.key)
+    return _result(chunks_quality(sage.platform.db, sage.platform.settings, whole_table=whole_table))
 
 
 @asset_check(
@@ -62,7 +73,10 @@ def document_chunks_quality(context: AssetCheckExecutionContext, sage: SageResou
 )
 def chunk_embeddings_quality(context: AssetCheckExecutionContext, sage: SageResource) -> AssetCheckResult:
     embedder = sage.platform.embedder
-    return _result(embeddings_quality(sage.platform.db, model=embedder.model_name, dim=embedder.dimension))
+    whole_table = _whole_table(context, chunk_embeddings.key)
+    return _result(
+        embeddings_quality(sage.platform.db, model=embedder.model_name, dim=embedder.dimension, whole_table=whole_table)
+    )
 
 
 @asset_check(asset=pgvector_index, blocking=True, description="GX: the live index holds exactly the chunks")

@@ -55,6 +55,53 @@ def test_a_wrong_dimension_vector_stops_the_run_before_indexing(settings: Settin
     assert "pgvector_index" not in _materialized(result)
 
 
+def _check_metadata(result, check: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    for event in result.all_events:
+        evaluation = event.event_specific_data
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and evaluation.check_name == check:
+            return {key: value.value for key, value in evaluation.metadata.items()}
+    raise KeyError(check)
+
+
+def test_a_run_validates_what_it_wrote_and_a_check_run_alone_the_whole_table(settings: Settings, db: Database) -> None:
+    from dagster import AssetSelection, materialize
+
+    from sage_platform.assets import rag_assets, rag_resources
+    from sage_platform.assets.checks import quality_checks, raw_documents_quality
+    from sage_platform.quality.suites import CHANGED_ROWS
+
+    pmids = write_pubmedqa(settings.corpus_dir, settings.eval_set, 8, as_files=True)
+    instance = DagsterInstance.ephemeral()
+    first = run_graph(instance)
+    assert _check_metadata(first, "raw_documents_quality") | {"failing_rows": None} == {
+        "scope": "whole table", "rows": 8, "expectations": 4, "failed_expectations": 0, "failing_rows": None
+    }  # fmt: skip
+    edited = settings.corpus_dir / f"{pmids[0]}.txt"
+    edited.write_text(edited.read_text() + "\n\nA sentence added to one page.")
+    second = run_graph(instance)
+    with db.connect() as conn:
+        row = conn.execute("SELECT count(*) FROM chunks WHERE doc_id LIKE %s", (f"{pmids[0]}%",)).fetchone()
+    assert row is not None and row[0] > 0
+    scopes = {
+        name: (meta["scope"], meta["rows"])
+        for name in ("raw_documents_quality", "document_chunks_quality", "chunk_embeddings_quality")
+        for meta in [_check_metadata(second, name)]
+    }
+    assert scopes["raw_documents_quality"] == (CHANGED_ROWS, 1)
+    assert scopes["document_chunks_quality"][0] == CHANGED_ROWS and 0 < scopes["document_chunks_quality"][1] <= row[0]
+    assert scopes["chunk_embeddings_quality"][0] == CHANGED_ROWS
+
+    alone = materialize(
+        [*rag_assets, *quality_checks],
+        resources=rag_resources(),
+        instance=instance,
+        selection=AssetSelection.checks(raw_documents_quality),
+    )
+    assert not alone.get_asset_materialization_events()
+    assert _check_metadata(alone, "raw_documents_quality")["scope"] == "whole table"
+    assert _check_metadata(alone, "raw_documents_quality")["rows"] == 8
+
+
 @pytest.mark.parametrize("severity", ["ERROR", "WARN"])
 def test_the_regression_gate_fails_when_quality_drops(
     settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch, severity: str

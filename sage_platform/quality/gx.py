@@ -37,6 +37,7 @@ class QualityResult:
     evaluated: int
     rows: int
     failures: list[ExpectationFailure]
+    scope: str = "whole table"  # or "rows written since the last pass"
 
     @property
     def success(self) -> bool:
