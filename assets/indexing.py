@@ -22,6 +22,7 @@ class IndexConfig(Config):
 def _index_metadata(stats: IndexStats) -> dict[str, Any]:
     return {
         "mode": stats.mode,
+        "compared": "every chunk" if stats.compared is None else f"{stats.compared} noted chunks",
         "vector_index": str(stats.checks.get("vector_index", "unchanged")),
         "version": stats.version,
         "dagster/row_count": stats.rows,

@@ -5,7 +5,8 @@ A rebuild (the first build, a new model or dimension, or ``index_rebuild_job``) 
 beside the live one, builds HNSW (cosine) and GIN once over all rows, checks it (row count, and
 recall@10 against exact search), then repoints the view in one transaction. A failed check leaves
 the live version untouched. Between rebuilds, ``sync_pgvector_index`` applies only the difference
-to the live table, in one transaction.
+to the live table, in one transaction: over the chunks noted as written or removed since the last
+sync of that version (db/change_notes.py), or over every chunk after a rebuild or a rollback.
 
 Usage::
 
@@ -25,6 +26,7 @@ from psycopg import sql
 
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
+from sage_platform.db.change_notes import record_read, take_notes
 from sage_platform.db.vectors import as_array
 from sage_platform.index import lexicon, versions
 from sage_platform.index.vector_kinds import VectorIndex, choose_kind
@@ -36,6 +38,7 @@ BACKEND = "pgvector"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 _LOCK_ID = 0x5A6E_0002
+NOTES_READER = "pgvector_index"  # the chunks' change notes this sync reads (db/change_notes.py)
 
 
 class IndexNotReady(RuntimeError):
@@ -68,6 +71,7 @@ class IndexStats:
     hnsw_seconds: float = 0.0
     total_seconds: float = 0.0
     checks: dict[str, Any] = field(default_factory=dict)
+    compared: int | None = None  # chunks a sync compared: its noted chunks; None, every chunk
 
     @property
     def load_rows_per_second(self) -> float:
@@ -85,12 +89,17 @@ def _rows_sql(dim: int, model: str) -> sql.Composed:
     ).format(dim=sql.Literal(dim), model=sql.Literal(model))
 
 
-def ensure_vectors(conn: psycopg.Connection, model: str) -> int:
+def ensure_vectors(conn: psycopg.Connection, model: str, chunk_ids: list[str] | None = None) -> int:
+    """How many chunks there are (of ``chunk_ids``, when given); refused if one has no vector."""
     # A join, not NOT EXISTS: one hash join instead of an index probe per chunk (5x at 87k chunks).
+    only = sql.SQL("WHERE c.chunk_id = ANY(%(ids)s)") if chunk_ids is not None else sql.SQL("")
     row = conn.execute(
-        """SELECT count(*), count(*) FILTER (WHERE e.text_hash IS NULL)
-           FROM chunks c LEFT JOIN (SELECT text_hash FROM embeddings WHERE model = %s) e USING (text_hash)""",
-        (model,),
+        sql.SQL(
+            """SELECT count(*), count(*) FILTER (WHERE e.text_hash IS NULL)
+               FROM chunks c LEFT JOIN (SELECT text_hash FROM embeddings WHERE model = %(model)s) e USING (text_hash)
+               {only}"""
+        ).format(only=only),
+        {"model": model, "ids": chunk_ids},
     ).fetchone()
     total, missing = (int(row[0]), int(row[1])) if row else (0, 0)
     if missing:
@@ -99,7 +108,10 @@ def ensure_vectors(conn: psycopg.Connection, model: str) -> int:
 
 
 def sync_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChecks | None = None) -> IndexStats:
-    """Bring the live index in step with the chunks: a difference, or a full rebuild when needed."""
+    """Bring the live index in step with the chunks: a difference, or a full rebuild when needed.
+
+    The difference is taken over the chunks written or removed since the last sync of this version
+    (their change notes), or over every chunk after a rebuild, a rollback, a first sync, and once a day."""
     began = time.perf_counter()
     with db.connect() as conn:
         live = versions.live_version(conn, BACKEND)
@@ -107,27 +119,34 @@ def sync_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChec
         return rebuild_pgvector_index(db, model=model, dim=dim, checks=checks or IndexChecks())
     with db.connect() as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-        ensure_vectors(conn, model)
+        taken = take_notes(conn, NOTES_READER, f"version {live.version}")
+        noted = taken.keys
+        ensure_vectors(conn, model, noted)
         table = sql.Identifier(live.name)
         changes = sql.Identifier(lexicon.CHANGES_TABLE)
         stats = IndexStats(mode="incremental", version=live.version)
+        if noted is not None:
+            stats.compared = len(noted)
+        params = {"ids": noted}
         lexicon.start_changes(conn)
         stats.deleted = conn.execute(
             sql.SQL(
-                """WITH gone AS (DELETE FROM {table} ci WHERE NOT EXISTS
+                """WITH gone AS (DELETE FROM {table} ci WHERE {only} NOT EXISTS
                        (SELECT 1 FROM chunks c WHERE c.chunk_id = ci.chunk_id AND c.doc_hash = ci.doc_hash)
                        RETURNING ci.tsv)
                    INSERT INTO {changes} SELECT -1, tsv FROM gone"""
-            ).format(table=table, changes=changes)
+            ).format(table=table, changes=changes, only=_only(noted, "ci")),
+            params,
         ).rowcount
         loaded = time.perf_counter()
         stats.inserted = conn.execute(
             sql.SQL("WITH added AS (INSERT INTO {} ").format(table)
             + _rows_sql(dim, model)
-            + sql.SQL(" WHERE NOT EXISTS (SELECT 1 FROM {} ci WHERE ci.chunk_id = c.chunk_id) RETURNING tsv)").format(
-                table
+            + sql.SQL(" WHERE {only} NOT EXISTS (SELECT 1 FROM {table} ci WHERE ci.chunk_id = c.chunk_id)").format(
+                only=_only(noted, "c"), table=table
             )
-            + sql.SQL(" INSERT INTO {} SELECT 1, tsv FROM added").format(changes)
+            + sql.SQL(" RETURNING tsv) INSERT INTO {} SELECT 1, tsv FROM added").format(changes),
+            params,
         ).rowcount
         stats.load_seconds = time.perf_counter() - loaded
         lexicon.apply_changes(conn, live.name)
@@ -135,9 +154,18 @@ def sync_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChec
         conn.execute(
             "UPDATE index_versions SET rows = %s, synced_at = now() WHERE version = %s", (stats.rows, live.version)
         )
-        _record_configs(conn, live)
+        if noted is None or stats.inserted:
+            _record_configs(conn, live)
+        record_read(conn, taken)
     stats.total_seconds = time.perf_counter() - began
     return stats
+
+
+def _only(chunk_ids: list[str] | None, alias: str) -> sql.Composable:
+    """Narrows a difference to the noted chunks (``%(ids)s``), or leaves it over every chunk."""
+    if chunk_ids is None:
+        return sql.SQL("")
+    return sql.SQL("{}.chunk_id = ANY(%(ids)s) AND").format(sql.Identifier(alias))
 
 
 def rebuild_pgvector_index(db: Database, *, model: str, dim: int, checks: IndexChecks) -> IndexStats:

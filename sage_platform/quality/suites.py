@@ -1,7 +1,7 @@
 """The data-quality suites that guard the asset graph, one per stage. Each reads its stage's rows
 from PostgreSQL into a frame (vectors summarised in SQL: dimension, norm) and validates it: the whole
 table, or (``whole_table=False``, as the asset checks run them) only the rows written since the suite
-last passed under the same rules (quality/changes.py).
+last passed under the same rules (db/change_notes.py).
 
 Usage::
 
@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,15 +20,20 @@ import psycopg
 
 from sage_platform.config import Settings
 from sage_platform.db import Database
+from sage_platform.db.change_notes import record_read, take_notes
 from sage_platform.index import LIVE_VIEW
 from sage_platform.ingest import SUPPORTED_SUFFIXES
-from sage_platform.quality.changes import record_pass, rules_fingerprint, take_changes
 from sage_platform.quality.gx import QualityResult, validate_frame
 
 UNIT_NORM_TOLERANCE = 1e-3
 
 
 CHANGED_ROWS = "rows written since the last pass"
+
+
+def _fingerprint(*parts: object) -> str:
+    """The same rules give the same fingerprint in every process (reprs of queries and expectations)."""
+    return hashlib.sha256("\x1f".join(repr(part) for part in parts).encode()).hexdigest()[:32]
 
 
 def _frame(conn: psycopg.Connection, query: str, params: Sequence[object] = ()) -> pd.DataFrame:
@@ -48,10 +54,11 @@ def _validate_changes(
     whole_table: bool,
 ) -> QualityResult:
     """Validate the rows written since the suite's last pass (``query`` narrowed to ``key`` in the noted
-    keys), or the whole table (quality/changes.py says when); the notes are kept unless it passes."""
-    rules = rules_fingerprint(query, params, expectations)
+    keys), or the whole table (db/change_notes.py says when); the notes are kept unless it passes."""
+    rules = _fingerprint(query, params, expectations)
     with db.connect() as conn, conn.transaction():
-        keys = take_changes(conn, suite, rules, whole_table=whole_table)
+        taken = take_notes(conn, suite, rules, whole_table=whole_table)
+        keys = taken.keys
         if keys is None:
             result = validate_frame(suite, _frame(conn, query, params), expectations, id_column=id_column)
         elif keys:
@@ -62,7 +69,7 @@ def _validate_changes(
             result = QualityResult(suite, len(expectations), 0, [], CHANGED_ROWS)
         if not result.success:
             raise psycopg.Rollback()
-        record_pass(conn, suite, rules)
+        record_read(conn, taken)
     return result
 
 

@@ -177,3 +177,61 @@ def test_chunks_without_a_vector_stop_the_index_and_are_counted(platform: Platfo
         with pytest.raises(IndexNotReady, match=f"^{lacking} chunks have no vector for model {model}"):
             build(platform.db, model=model, dim=dim, checks=IndexChecks())
     assert _state(platform)[1] == {1: "live"}  # no version was started
+
+
+def _edit_first_document(platform: Platform, sentence: str) -> str:
+    corpus = platform.settings.corpus_dir
+    lines = (corpus / "docs.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["text"] += f"\n\n{sentence}"
+    (corpus / "docs.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    return str(first["id"])
+
+
+def _index_matches_chunks(platform: Platform) -> bool:
+    with platform.db.connect() as conn:
+        index = set(conn.execute("SELECT chunk_id, doc_hash FROM chunk_index").fetchall())
+        chunks = set(conn.execute("SELECT chunk_id, doc_hash FROM chunks").fetchall())
+    return index == chunks
+
+
+def test_a_sync_compares_only_the_chunks_written_or_removed_since_the_last(platform: Platform) -> None:
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    first = sync_pgvector_index(platform.db, model=model, dim=dim)  # the version's first sync: every chunk
+    assert first.compared is None and (first.inserted, first.deleted) == (0, 0)
+    assert sync_pgvector_index(platform.db, model=model, dim=dim).compared == 0
+    with platform.db.connect() as conn:
+        chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]  # type: ignore[index]
+
+    doc_id = _edit_first_document(platform, "A closing paragraph about zebrafish migration.")
+    stats = build_indexes(platform).index
+    assert stats.compared is not None  # the document's old and new chunks: an unchanged text keeps its id
+    assert max(stats.inserted, stats.deleted) <= stats.compared <= stats.inserted + stats.deleted
+    assert 0 < stats.compared < chunks / 4 and stats.inserted >= 1
+    assert _index_matches_chunks(platform)
+    hits = platform.retriever_named("sparse").search("zebrafish migration", k=3)
+    assert hits and hits[0].doc_id == doc_id
+
+
+def test_a_sync_that_fails_keeps_its_notes_and_a_rolled_back_version_is_compared_whole(platform: Platform) -> None:
+    from sage_platform.chunking import chunk_documents
+    from sage_platform.ingest import ingest_corpus
+
+    model, dim = platform.embedder.model_name, platform.embedder.dimension
+    sync_pgvector_index(platform.db, model=model, dim=dim)
+    _edit_first_document(platform, "A closing paragraph about axolotl regeneration.")
+    settings = platform.settings
+    ingest_corpus(platform.db, settings.corpus_dir, max_document_bytes=settings.max_document_bytes)
+    chunk_documents(platform.db, platform.splitter, default_language=settings.text_search_language)  # not embedded
+    with pytest.raises(IndexNotReady):
+        sync_pgvector_index(platform.db, model=model, dim=dim)
+    stats = build_indexes(platform).index  # embeds, then syncs what the failed sync had noted
+    assert stats.compared is not None and stats.inserted >= 1 and _index_matches_chunks(platform)
+
+    rebuild_pgvector_index(platform.db, model=model, dim=dim, checks=IndexChecks())  # version 2
+    _edit_first_document(platform, "A closing paragraph about tardigrade survival.")
+    assert build_indexes(platform).index.compared is None  # version 2's first sync
+    rollback_pgvector_index(platform.db)  # version 1 again: it missed the tardigrade edit
+    assert not _index_matches_chunks(platform)
+    caught_up = sync_pgvector_index(platform.db, model=model, dim=dim)
+    assert caught_up.compared is None and caught_up.inserted >= 1 and _index_matches_chunks(platform)
