@@ -79,9 +79,11 @@ def chunk_embeddings_quality(context: AssetCheckExecutionContext, sage: SageReso
     )
 
 
-@asset_check(asset=pgvector_index, blocking=True, description="GX: the live index holds exactly the chunks")
+@asset_check(
+    asset=pgvector_index, blocking=True, description="GX: the live index holds every chunk, current, and nothing else"
+)
 def pgvector_index_quality(context: AssetCheckExecutionContext, sage: SageResource) -> AssetCheckResult:
-    return _result(index_quality(sage.platform.db))
+    return _result(index_quality(sage.platform.db, whole_table=_whole_table(context, pgvector_index.key)))
 
 
 @asset_check(asset=evaluation_report, description="Regression gate: no headline metric drops past the margin")

@@ -84,12 +84,18 @@ def test_a_run_validates_what_it_wrote_and_a_check_run_alone_the_whole_table(set
     assert row is not None and row[0] > 0
     scopes = {
         name: (meta["scope"], meta["rows"])
-        for name in ("raw_documents_quality", "document_chunks_quality", "chunk_embeddings_quality")
+        for name in (
+            "raw_documents_quality",
+            "document_chunks_quality",
+            "chunk_embeddings_quality",
+            "pgvector_index_quality",
+        )
         for meta in [_check_metadata(second, name)]
     }
     assert scopes["raw_documents_quality"] == (CHANGED_ROWS, 1)
     assert scopes["document_chunks_quality"][0] == CHANGED_ROWS and 0 < scopes["document_chunks_quality"][1] <= row[0]
     assert scopes["chunk_embeddings_quality"][0] == CHANGED_ROWS
+    assert scopes["pgvector_index_quality"][0] == CHANGED_ROWS and 0 < scopes["pgvector_index_quality"][1] <= 2 * row[0]
 
     alone = materialize(
         [*rag_assets, *quality_checks],

@@ -22,6 +22,8 @@ from sage_platform.config import Settings
 from sage_platform.db import Database
 from sage_platform.db.change_notes import record_read, take_notes
 from sage_platform.index import LIVE_VIEW
+from sage_platform.index.pgvector import BACKEND
+from sage_platform.index.versions import live_version
 from sage_platform.ingest import SUPPORTED_SUFFIXES
 from sage_platform.quality.gx import QualityResult, validate_frame
 
@@ -52,10 +54,11 @@ def _validate_changes(
     expectations: Sequence[Any],
     id_column: str,
     whole_table: bool,
+    basis: str = "",
 ) -> QualityResult:
     """Validate the rows written since the suite's last pass (``query`` narrowed to ``key`` in the noted
     keys), or the whole table (db/change_notes.py says when); the notes are kept unless it passes."""
-    rules = _fingerprint(query, params, expectations)
+    rules = _fingerprint(query, params, expectations, basis)
     with db.connect() as conn, conn.transaction():
         taken = take_notes(conn, suite, rules, whole_table=whole_table)
         keys = taken.keys
@@ -145,24 +148,28 @@ def embeddings_quality(db: Database, *, model: str, dim: int, whole_table: bool 
     )
 
 
-def index_quality(db: Database) -> QualityResult:
-    """The live index holds exactly the chunks: as many rows, and every chunk id."""
+def index_quality(db: Database, *, whole_table: bool = True) -> QualityResult:
+    """The live index holds exactly the chunks: every chunk, under its document's current hash, and
+    no row of a chunk that is gone."""
     import great_expectations.expectations as gxe
 
     with db.connect() as conn:
-        row = conn.execute("SELECT count(*) FROM chunks").fetchone()
-        chunks = int(row[0]) if row else 0
-        frame = _frame(
-            conn,
-            f"""SELECT ci.chunk_id, (c.chunk_id IS NOT NULL) AS chunk_exists
-                FROM {LIVE_VIEW} ci LEFT JOIN chunks c ON c.chunk_id = ci.chunk_id""",  # noqa: S608 - a constant name
-        )
-    return validate_frame(
-        "pgvector_index",
-        frame,
-        [
-            gxe.ExpectTableRowCountToEqual(value=chunks),
+        live = live_version(conn, BACKEND)
+    return _validate_changes(
+        db,
+        "pgvector_index_quality",
+        f"""SELECT k.chunk_id, (c.chunk_id IS NOT NULL) AS chunk_exists,
+                   (c.chunk_id IS NULL OR coalesce(ci.doc_hash = c.doc_hash, false)) AS indexed
+            FROM (SELECT chunk_id FROM chunks UNION SELECT chunk_id FROM {LIVE_VIEW}) k
+            LEFT JOIN chunks c ON c.chunk_id = k.chunk_id
+            LEFT JOIN {LIVE_VIEW} ci ON ci.chunk_id = k.chunk_id""",  # noqa: S608 - a constant name
+        (),
+        key="k.chunk_id",
+        expectations=[
             gxe.ExpectColumnValuesToBeInSet(column="chunk_exists", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="indexed", value_set=[True]),
         ],
         id_column="chunk_id",
+        whole_table=whole_table,
+        basis=f"version {live.version if live else None}",
     )

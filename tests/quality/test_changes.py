@@ -8,7 +8,13 @@ import psycopg
 import pytest
 
 from sage_platform.platform import Platform
-from sage_platform.quality import QualityResult, chunks_quality, documents_quality, embeddings_quality
+from sage_platform.quality import (
+    QualityResult,
+    chunks_quality,
+    documents_quality,
+    embeddings_quality,
+    index_quality,
+)
 from sage_platform.quality.suites import CHANGED_ROWS
 from tests.conftest import indexed_platform
 
@@ -132,6 +138,7 @@ def test_a_bulk_write_is_noted_for_each_suite_and_taken_by_its_pass(platform: Pl
     assert written["chunk_embeddings"] >= texts  # by each chunk's text, and again by each vector's
     assert _chunks(platform).success and _embeddings(platform).success
     assert documents_quality(platform.db, platform.settings, whole_table=False).success
+    assert written["pgvector_index_quality"] == chunks and index_quality(platform.db, whole_table=False).success
     assert noted() == {}
 
 

@@ -60,5 +60,20 @@ def test_each_kind_of_damage_is_caught_with_its_rows(platform: Platform) -> None
     assert embeddings["dim"].rows[0] == {"chunk_id": chunk_id, "dim": 3}
     assert embeddings["norm"].rows[0]["norm"] == pytest.approx(5.0)
     index = results["index"].failures
-    assert [f.expectation for f in index] == ["expect_table_row_count_to_equal"]
-    assert index[0].rows and index[0].rows[0]["value"] == index[0].rows[0]["observed"] + 1
+    assert [(f.expectation, f.column, f.unexpected_count) for f in index] == [
+        ("expect_column_values_to_be_in_set", "indexed", 1)
+    ]
+    assert index[0].rows == [{"chunk_id": chunk_id, "indexed": False}]
+
+
+def test_the_index_suite_names_a_row_of_a_removed_chunk_and_a_stale_row(platform: Platform) -> None:
+    with platform.db.connect() as conn:
+        gone, stale = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id LIMIT 2")]
+        conn.execute("ALTER TABLE chunks DISABLE TRIGGER USER")  # damage the notes do not see
+        conn.execute("DELETE FROM chunks WHERE chunk_id = %s", (gone,))
+        conn.execute("UPDATE chunks SET doc_hash = 'changed' WHERE chunk_id = %s", (stale,))
+        conn.execute("ALTER TABLE chunks ENABLE TRIGGER USER")
+    failures = {f.column: f for f in index_quality(platform.db).failures}
+    assert failures["chunk_exists"].rows == [{"chunk_id": gone, "chunk_exists": False}]
+    assert failures["indexed"].rows == [{"chunk_id": stale, "indexed": False}]
+    assert index_quality(platform.db, whole_table=False).success is False  # the failed whole read kept its state

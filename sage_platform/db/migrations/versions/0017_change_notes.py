@@ -26,6 +26,7 @@ _NOTED: dict[str, tuple[str, list[tuple[str, str, tuple[str, ...], bool]]]] = {
             ("document_chunks", "chunk_id", ("text", "token_count", "doc_id"), False),
             ("chunk_embeddings", "text_hash", ("text_hash",), False),
             ("pgvector_index", "chunk_id", ("doc_id", "doc_hash"), True),
+            ("pgvector_index_quality", "chunk_id", ("doc_id", "doc_hash"), True),
         ],
     ),
     # A vector written or removed: the chunks with that text are validated again.
@@ -70,7 +71,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE TABLE change_notes (
-            reader text NOT NULL,  -- raw_documents, document_chunks, chunk_embeddings (the checks), pgvector_index
+            reader text NOT NULL,  -- the checks' suites (raw_documents, ...), pgvector_index (the sync)
             key    text NOT NULL   -- the row's id (a chunk's text hash for chunk_embeddings)
         );
         CREATE INDEX change_notes_reader_idx ON change_notes (reader);
