@@ -50,8 +50,8 @@ def _result(quality: QualityResult) -> AssetCheckResult:
 
 def _whole_table(context: AssetCheckExecutionContext, asset: AssetKey) -> bool:
     """After its asset in the same run, a suite validates what was written since its last pass; run on
-    its own (the UI's "Execute", ``dagster asset check``), the whole table. (The run's asset selection
-    cannot tell them apart: a whole job's run selects no assets by name.)"""
+    its own (the check's "Execute" in the UI, a run selecting the check alone), the whole table. (The
+    run's asset selection cannot tell them apart: a whole job's run selects no assets by name.)"""
     latest = context.instance.get_latest_materialization_event(asset)
     return latest is None or latest.run_id != context.run.run_id
 

@@ -31,10 +31,6 @@ class NotesTaken:
     basis: str  # the reader's basis and the day (UTC) it was taken on
     keys: list[str] | None  # None: read the whole table
 
-    @property
-    def whole_table(self) -> bool:
-        return self.keys is None
-
 
 def take_notes(conn: psycopg.Connection, reader: str, basis: str, *, whole_table: bool = False) -> NotesTaken:
     """The keys noted for ``reader`` since it last read under ``basis`` today, or the whole table.

@@ -179,12 +179,13 @@ def test_chunks_without_a_vector_stop_the_index_and_are_counted(platform: Platfo
     assert _state(platform)[1] == {1: "live"}  # no version was started
 
 
-def _edit_first_document(platform: Platform, sentence: str) -> str:
+def _edit_first_document(platform: Platform, sentence: str, *, drop_last: bool = False) -> str:
     corpus = platform.settings.corpus_dir
     lines = (corpus / "docs.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     first["text"] += f"\n\n{sentence}"
-    (corpus / "docs.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    kept = lines[1:-1] if drop_last else lines[1:]
+    (corpus / "docs.jsonl").write_text("\n".join([json.dumps(first), *kept]) + "\n")
     return str(first["id"])
 
 
@@ -203,8 +204,10 @@ def test_a_sync_compares_only_the_chunks_written_or_removed_since_the_last(platf
     with platform.db.connect() as conn:
         chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]  # type: ignore[index]
 
-    doc_id = _edit_first_document(platform, "A closing paragraph about zebrafish migration.")
-    stats = build_indexes(platform).index
+    doc_id = _edit_first_document(platform, "A closing paragraph about zebrafish migration.", drop_last=True)
+    build = build_indexes(platform)  # the last document's chunks go by cascade: noted all the same
+    assert build.ingest.deleted == 1
+    stats = build.index
     assert stats.compared is not None  # the document's old and new chunks: an unchanged text keeps its id
     assert max(stats.inserted, stats.deleted) <= stats.compared <= stats.inserted + stats.deleted
     assert 0 < stats.compared < chunks / 4 and stats.inserted >= 1
