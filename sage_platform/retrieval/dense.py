@@ -20,6 +20,7 @@ from psycopg import sql
 from sage_platform.db import Database
 from sage_platform.embeddings.base import Embedder
 from sage_platform.index import LIVE_VIEW
+from sage_platform.retrieval._parallel import each_in_parallel
 from sage_platform.retrieval._sql import (
     HIT_METADATA,
     LiveConfigs,
@@ -53,10 +54,10 @@ class DenseRetriever:
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
         vectors = self.embedder.embed(list(queries))
-        return [
-            self.search_vector(v, k, query=q) if has_search_terms(q) else []
-            for q, v in zip(queries, vectors, strict=True)
-        ]
+        return each_in_parallel(
+            lambda pair: self.search_vector(pair[1], k, query=pair[0]) if has_search_terms(pair[0]) else [],
+            list(zip(queries, vectors, strict=True)),
+        )
 
     def search_vector(
         self, vector: np.ndarray, k: int = 10, filters: Mapping[str, str] | None = None, *, query: str | None = None

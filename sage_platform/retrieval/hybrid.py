@@ -28,6 +28,7 @@ from psycopg import sql
 from sage_platform.db import Database
 from sage_platform.embeddings.base import Embedder
 from sage_platform.index import LIVE_VIEW
+from sage_platform.retrieval._parallel import each_in_parallel
 from sage_platform.retrieval._sql import HIT_METADATA, LiveConfigs, filter_clause, to_hits, use_ef_search
 from sage_platform.retrieval.sparse import sparse_candidates_sql, sparse_params
 from sage_platform.retrieval.types import Hit, Reranker
@@ -78,10 +79,10 @@ class HybridRetriever:
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
         vectors = self.embedder.embed(list(queries))
-        return [
-            self.search_with_vector(q, v, k) if has_search_terms(q) else []
-            for q, v in zip(queries, vectors, strict=True)
-        ]
+        return each_in_parallel(
+            lambda pair: self.search_with_vector(pair[0], pair[1], k) if has_search_terms(pair[0]) else [],
+            list(zip(queries, vectors, strict=True)),
+        )
 
     def search_with_vector(
         self, query: str, vector: np.ndarray, k: int = 10, filters: Mapping[str, str] | None = None

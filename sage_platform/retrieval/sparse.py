@@ -28,6 +28,7 @@ from psycopg import sql
 from sage_platform.db import Database
 from sage_platform.index import LIVE_VIEW
 from sage_platform.index.lexicon import LEXICON_VIEW
+from sage_platform.retrieval._parallel import each_in_parallel
 from sage_platform.retrieval._sql import (
     HIT_METADATA,
     LiveConfigs,
@@ -132,4 +133,4 @@ class SparseRetriever:
         return to_hits(rows)
 
     def search_many(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
-        return [self.search(q, k) for q in queries]
+        return each_in_parallel(lambda query: self.search(query, k), queries)

@@ -39,6 +39,36 @@ def test_a_batch_of_queries_gets_what_each_query_gets_alone(search_corpus: Searc
     assert [len(hits) for hits in batch] == [4, 0, 0, 4]
 
 
+@pytest.mark.parametrize(
+    ("name", "method"), [("dense", "search_vector"), ("sparse", "search"), ("hybrid", "search_with_vector")]
+)
+def test_a_batch_of_queries_is_searched_on_several_connections_at_once(
+    search_corpus: SearchCorpus, name: str, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from sage_platform.retrieval import _parallel
+
+    monkeypatch.setattr(_parallel, "SEARCH_THREADS", 3)
+    retriever = search_corpus.platform.retriever_named(name)
+    queries = [item["QUESTION"] for _, item in search_corpus.pubmed[3:9]]
+    expected = [[h.chunk_id for h in retriever.search(q, k=4)] for q in queries]
+    together = threading.Barrier(2, timeout=30)  # the first two searches must be in flight at once
+    search = getattr(retriever, method)
+    calls = []
+
+    def meeting(*args: object, **kwargs: object) -> object:
+        calls.append(threading.get_ident())
+        if len(calls) <= 2:
+            together.wait()
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(retriever, method, meeting)
+    batch = retriever.search_many(queries, k=4)
+    assert [[h.chunk_id for h in hits] for hits in batch] == expected  # in the order asked
+    assert len(calls) == len(queries) and len(set(calls)) >= 2
+
+
 def test_hits_carry_metadata_for_citations(search_corpus: SearchCorpus) -> None:
     hit = search_corpus.platform.retriever_named("hybrid").search("incremental ingestion of documents", k=3)[0]
     assert hit.doc_id == "notes.md"
