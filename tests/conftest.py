@@ -9,6 +9,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,24 @@ def _clean_environment() -> Iterator[None]:
     os.environ.clear()
     os.environ.update(saved)
     _close_cached_platforms()
+
+
+class _TestDay:
+    """One UTC day for the whole test: a reader's first read of a day reads the whole table
+    (db/change_notes.py), and a test crossing midnight must not see that."""
+
+    day = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: object = None) -> datetime:
+        return cls.day
+
+
+@pytest.fixture(autouse=True)
+def _one_day_for_change_notes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sage_platform.db import change_notes
+
+    monkeypatch.setattr(change_notes, "datetime", _TestDay)
 
 
 def _close_cached_platforms() -> None:
