@@ -64,6 +64,7 @@ def test_verification_catches_a_changed_value_that_keeps_its_key(platform, pg_se
     with psycopg.connect(copy_url) as copy:
         assert all(c["match"] for c in compare(expected, manifest(copy)))
         change = CHANGES[table]
+        copy.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")  # damage, not a write: nothing notes it
         assert copy.execute(change).rowcount == 1
         checks = {c["table"]: c for c in compare(expected, manifest(copy))}
     assert [name for name, c in checks.items() if not c["match"]] == [table]
