@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 from sqlalchemy import Engine, create_engine
 
 from sage_platform.config import Settings
+from sage_platform.db._idle import IdleConnections
 from sage_platform.db.embedded import start_embedded_server
 from sage_platform.db.urls import database_name, libpq_url, sqlalchemy_url, with_database
 
@@ -55,10 +56,25 @@ class Database:
 
     @contextmanager
     def connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        """A psycopg 3 connection with the pgvector types registered. Commits on success."""
-        with psycopg.connect(self.url, autocommit=autocommit) as conn:
-            register_vector(conn)
+        """A psycopg 3 connection with the pgvector types registered. Commits on success.
+
+        The connection is one this process kept from an earlier ``connect()`` (reset first) or a new one;
+        after a block that raised it is closed, so whatever it held is rolled back by the server.
+        """
+        conn = self._idle.take()
+        try:
+            conn.autocommit = autocommit
             yield conn
+            if not conn.closed and not autocommit:
+                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        self._idle.give_back(conn)
+
+    @cached_property
+    def _idle(self) -> IdleConnections:
+        return IdleConnections(self.url)
 
     @cached_property
     def pool(self) -> ConnectionPool:
@@ -76,6 +92,9 @@ class Database:
 
     def close(self) -> None:
         """Close the pools and the migration engine, if they were opened."""
+        idle = self.__dict__.pop("_idle", None)
+        if idle is not None:
+            idle.close()
         for name in ("search_pool", "pool"):
             pool = self.__dict__.pop(name, None)
             if pool is not None and not pool.closed:
