@@ -51,3 +51,20 @@ def test_runs_in_one_process_share_an_instance_until_its_storage_changes(
     assert materialize_graph(settings, log_level="ERROR", assets=["eval_questions"])
     assert kept_instance() is not instance and disposed == [instance]  # the old one's connections closed
     assert kept_instance().get_runs_count() == 3
+
+
+def test_the_kept_instance_does_not_look_its_tables_over_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dagster's SQL storages inspect their tables' columns before each asset event and run.
+    import sqlalchemy
+
+    write_pubmedqa(settings.corpus_dir, settings.eval_set, 3)
+    settings = settings.model_copy(update={"dagster_database_url": settings.database_url})
+    assert materialize_graph(settings, log_level="ERROR", assets=["eval_questions"])
+    inspected: list[object] = []
+    real_inspect = sqlalchemy.inspect
+    monkeypatch.setattr(sqlalchemy, "inspect", lambda subject: inspected.append(subject) or real_inspect(subject))
+    assert materialize_graph(settings, log_level="ERROR", assets=["eval_questions"])
+    assert kept_instance().get_runs_count() == 2
+    assert inspected == []
