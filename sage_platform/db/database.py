@@ -108,8 +108,10 @@ class Database:
         return create_engine(sqlalchemy_url(self.url), pool_pre_ping=True)
 
     def migrate(self) -> None:
-        from sage_platform.db.migrate import upgrade
+        from sage_platform.db.migrate import at_head, upgrade
 
+        if at_head(self.url):
+            return
         try:
             upgrade(self.engine)
         finally:  # migrations run once per process: no pooled connection is kept for them

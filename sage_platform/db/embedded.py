@@ -33,6 +33,7 @@ def _server(pgdata: Path, start: bool):  # type: ignore[no-untyped-def]
 
 
 _STARTED: set[Path] = set()  # servers this process started (rather than joined)
+_JOINED: dict[Path, str] = {}  # servers this process started or joined, tuned: their URLs
 
 
 def start_embedded_server(pgdata: Path) -> str:
@@ -44,10 +45,13 @@ def start_embedded_server(pgdata: Path) -> str:
     pgdata = pgdata.resolve()
     if not embedded_server_running(pgdata):
         _STARTED.add(pgdata)
+    elif pgdata in _JOINED:
+        return _JOINED[pgdata]  # running, and tuned when this process joined it: no pg_ctl, no connection
     url = str(_server(pgdata, start=True).get_uri())
     if _tune(url):
         _server(pgdata, start=True).stop()
         url = str(_server(pgdata, start=True).get_uri())
+    _JOINED[pgdata] = url
     return url
 
 
