@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -28,6 +29,11 @@ _RESET = "CLOSE ALL; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DIS
 KEEP = 4  # the most a process keeps idle: a run's steps take one at a time, its searches up to four
 
 
+# A forked child's copies of its parent's kept sessions: never used, and never ended (closing one, or
+# letting it be collected, would send the server a goodbye on the socket the parent still uses).
+_INHERITED: list[psycopg.Connection] = []
+
+
 class IdleConnections:
     def __init__(self, url: str, *, keep: int = KEEP) -> None:
         self._url = url
@@ -35,7 +41,8 @@ class IdleConnections:
         self._lock = threading.Lock()
         self._idle: list[psycopg.Connection] = []
         self._pid = os.getpid()
-        self._inherited: list[psycopg.Connection] = []
+        # Closed when this object is collected (a Database nobody closed), not left to warn.
+        weakref.finalize(self, _close_each, self._idle, os.getpid())
 
     def take(self) -> psycopg.Connection:
         """A reset kept connection, or a new one; in autocommit mode."""
@@ -62,15 +69,21 @@ class IdleConnections:
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+            idle = self._idle[:]
+            self._idle.clear()
+        _close_each(idle, os.getpid())
 
     def _pop(self) -> psycopg.Connection | None:
         with self._lock:
             if self._pid != os.getpid():
-                # A forked child must neither use its parent's sessions nor end them (closing sends the
-                # server a goodbye on the shared socket): they are set aside, never touched again.
-                self._inherited += self._idle
-                self._idle, self._pid = [], os.getpid()
+                _INHERITED.extend(self._idle)
+                self._idle.clear()
+                self._pid = os.getpid()
             return self._idle.pop() if self._idle else None
+
+
+def _close_each(connections: list[psycopg.Connection], owner: int) -> None:
+    if os.getpid() != owner:  # the finalizer of a copy a forked child inherited
+        return
+    for conn in connections:
+        conn.close()

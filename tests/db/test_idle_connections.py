@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import Iterator
 
 import psycopg
@@ -66,3 +68,21 @@ def test_statements_psycopg_prepared_still_run_on_the_kept_connection(database: 
         with database.connect() as conn:
             for n in range(4):
                 assert conn.execute(query, (f"d{n}",)).fetchone() == (0,)
+
+
+def test_the_kept_connections_of_a_database_nobody_closed_are_closed_when_it_goes(migrated_database_url: str) -> None:
+    database = Database(migrated_database_url)
+    with database.connect() as conn:
+        kept = _backend(conn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del database, conn
+        gc.collect()
+    assert [str(w.message) for w in caught if "deleted while still open" in str(w.message)] == []  # closed, not dropped
+    with psycopg.connect(migrated_database_url, autocommit=True) as other:
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+        for _ in range(200):  # the server ends the backend just after the goodbye: wait on it, not on time
+            if other.execute(gone, (kept,)).fetchone() == (0,):
+                break
+            other.execute("SELECT pg_sleep(0.01)")
+        assert other.execute(gone, (kept,)).fetchone() == (0,)
