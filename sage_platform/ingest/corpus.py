@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from sage_platform._faults import crash_point
 from sage_platform.db import Database
 from sage_platform.hashing import json_hash, sha256_bytes
-from sage_platform.ingest.isolation import ParserLimits, ParserProcess
+from sage_platform.ingest.isolation import ParserLimits, ParserProcess, kept_parser
 from sage_platform.ingest.readers import SUPPORTED_SUFFIXES, ParsedDocument, Rejected
 from sage_platform.ingest.safe_files import not_regular, read_regular_file
 
@@ -92,7 +92,7 @@ def ingest_corpus(
             files += [(f"{prefix}/{rel}", path) for rel, path in iter_corpus_files(root)]
     candidates = [(rel, path) for rel, path in files if rel.lower().endswith(SUPPORTED_SUFFIXES)]
     stats.files_ignored = len(files) - len(candidates)
-    with db.connect() as conn, ParserProcess(parser_limits) as parser:
+    with db.connect() as conn, kept_parser(parser_limits) as parser:
         known = dict(conn.execute("SELECT path, file_hash FROM source_files").fetchall())
         _check_deletions(conn, corpus_dir, sorted(set(known) - {rel for rel, _ in candidates}), max_delete_fraction)
         seen: set[str] = set()

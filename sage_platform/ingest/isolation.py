@@ -1,19 +1,24 @@
 """Parsing in a worker process with limits, so that one hostile file cannot stall or exhaust a run.
 
-The worker (``python -m sage_platform.ingest.isolation``, started once per run) parses one file at a time under an address-space
+The worker (``python -m sage_platform.ingest.isolation``, started on the first file to parse) parses one file at a time under an address-space
 limit (``SAGE_PARSER_MEMORY_MB``); the parent gives each file ``SAGE_PARSER_TIMEOUT_S`` and kills and
 restarts the worker when a file takes longer or the worker dies. The readers themselves limit PDF pages
 and extracted characters. Every failure of a file, whatever its kind, comes back as ``Rejected`` with a
 reason, and the run goes on with the next file.
 
+A process keeps one idle worker per set of limits (``kept_parser``): the next run in a long-lived
+process (the warm worker, the servers) parses its first changed file without starting Python and the
+readers again (0.13 s), nor waits for the old worker to exit (0.07 s).
+
 Usage::
 
-    with ParserProcess(ParserLimits.from_settings(settings)) as parser:
+    with kept_parser(ParserLimits.from_settings(settings)) as parser:
         result = parser.parse("guide/intro.md", data)     # ReadResult, or raises Rejected
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -23,6 +28,8 @@ import select
 import struct
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -165,6 +172,15 @@ class ParserProcess:
         if process.stdout is not None:
             process.stdout.close()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        """Started and not exited (a worker not started yet is not worth keeping either)."""
+        return self._process is not None and self._process.poll() is None
+
     def close(self) -> None:
         self._stop()
 
@@ -175,6 +191,43 @@ class ParserProcess:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+_IDLE: dict[ParserLimits, ParserProcess] = {}
+_IDLE_LOCK = threading.Lock()
+_IDLE_PID = os.getpid()
+
+
+@contextlib.contextmanager
+def kept_parser(limits: ParserLimits | None = None) -> Iterator[ParserProcess]:
+    """This process's idle worker for ``limits``, or a new one; kept again afterwards unless the block
+    raised (a worker in an unknown state is closed) or another is already kept."""
+    global _IDLE_PID
+    limits = limits or ParserLimits()
+    with _IDLE_LOCK:
+        if os.getpid() != _IDLE_PID:  # a forked child: its parent's workers are not its children
+            _IDLE.clear()
+            _IDLE_PID = os.getpid()
+        parser = _IDLE.pop(limits, None) or ParserProcess(limits)
+    try:
+        yield parser
+    except BaseException:
+        parser.close()
+        raise
+    with _IDLE_LOCK:
+        if parser.alive and limits not in _IDLE:
+            _IDLE[limits] = parser
+            return
+    parser.close()
+
+
+@atexit.register
+def _close_kept_parsers() -> None:
+    with _IDLE_LOCK:
+        parsers = list(_IDLE.values()) if os.getpid() == _IDLE_PID else []
+        _IDLE.clear()
+    for parser in parsers:
+        parser.close()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from sage_platform.db import Database
 from sage_platform.hashing import sha256_bytes, text_hash
 from sage_platform.ingest import SUPPORTED_SUFFIXES, Rejected, iter_corpus_files
-from sage_platform.ingest.isolation import ParserLimits, ParserProcess
+from sage_platform.ingest.isolation import ParserLimits, ParserProcess, kept_parser
 from sage_platform.ingest.safe_files import read_regular_file, write_private_file
 
 STAGED = "inbox"  # the prefix of staged inbox files' document paths
@@ -78,7 +78,7 @@ def scan_inbox(
     scan = InboxScan()
     if not root.is_dir():
         return scan
-    with ParserProcess(parser_limits) as parser:
+    with kept_parser(parser_limits) as parser:
         for rel, _ in iter_corpus_files(root):  # hidden files (uploads in progress) skipped, links listed
             found = _examine(root, rel, max_bytes, known.get(rel), parser)
             if found is not None:

@@ -18,9 +18,9 @@ def readable(content_type: str) -> bool:
 
 def extract_text(record: FileRecord, data: bytes) -> str:
     if record.content_type in SUFFIX_OF:
-        from sage_platform.ingest.isolation import ParserProcess
+        from sage_platform.ingest.isolation import kept_parser
 
-        with ParserProcess() as parser:
+        with kept_parser() as parser:
             result = parser.parse(f"file{SUFFIX_OF[record.content_type]}", data)
         return "\n\n".join(d.text for d in result.documents)
     if readable(record.content_type):
