@@ -1,10 +1,10 @@
 """Connections a process has finished with, kept open for its next ``Database.connect()``.
 
 A new connection costs about 12 ms here: a server process to start, then pgvector's four type
-look-ups on its cold catalog caches. A one-file Dagster run opens some fifty. A kept connection is
-reset when it is taken again (settings, temporary tables, session advisory locks, cursors and
-listens go; prepared statements stay, and stay valid), which is also the round trip that finds one
-the server has ended.
+look-ups on its cold catalog caches. A one-file Dagster run opens some fifty. A connection is reset
+when it is given back, so that an idle one holds nothing (settings, temporary tables, session advisory
+locks, cursors and listens go; prepared statements stay, and stay valid), and checked with an empty
+round trip when it is taken again, which finds one the server has ended.
 
 Usage::
 
@@ -48,7 +48,7 @@ class IdleConnections:
         """A reset kept connection, or a new one; in autocommit mode."""
         while (conn := self._pop()) is not None:
             try:
-                conn.execute(_RESET)
+                conn.execute("")  # an empty round trip, as psycopg_pool checks
                 return conn
             except psycopg.Error:  # ended by the server (a restore, a restart) while it was kept
                 conn.close()
@@ -58,14 +58,22 @@ class IdleConnections:
 
     def give_back(self, conn: psycopg.Connection) -> None:
         """Keep ``conn`` for the next ``take()`` if it is healthy and outside a transaction; else close it."""
-        healthy = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
-        if healthy:
-            conn.autocommit = True  # the reset runs outside a transaction block
+        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE and self._reset(conn):
             with self._lock:
                 if len(self._idle) < self._keep and self._pid == os.getpid():
                     self._idle.append(conn)
                     return
         conn.close()
+
+    @staticmethod
+    def _reset(conn: psycopg.Connection) -> bool:
+        """Before it idles: a kept connection holds no lock, listen, cursor or temporary table."""
+        try:
+            conn.autocommit = True  # the reset runs outside a transaction block
+            conn.execute(_RESET)
+        except psycopg.Error:
+            return False
+        return True
 
     def close(self) -> None:
         with self._lock:

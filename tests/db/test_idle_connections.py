@@ -31,12 +31,12 @@ def test_the_next_block_gets_the_same_session_with_nothing_left_of_the_last(data
         conn.execute("SET work_mem = '77MB'")
         conn.execute("CREATE TEMP TABLE scratch (x int)")
         conn.execute("SELECT pg_advisory_lock(4242)")
+    with psycopg.connect(database.url, autocommit=True) as other:  # an idle kept connection holds no lock
+        assert other.execute("SELECT pg_try_advisory_lock(4242)").fetchone() == (True,)
     with database.connect() as conn:
         assert _backend(conn) == first  # no new server process, no type look-ups
         assert conn.execute("SHOW work_mem").fetchone() != ("77MB",)
         assert conn.execute("SELECT to_regclass('pg_temp.scratch')").fetchone() == (None,)
-    with psycopg.connect(database.url, autocommit=True) as other:
-        assert other.execute("SELECT pg_try_advisory_lock(4242)").fetchone() == (True,)
 
 
 def test_a_block_that_raises_rolls_back_and_its_connection_is_not_kept(database: Database) -> None:
