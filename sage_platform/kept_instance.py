@@ -4,7 +4,8 @@ A new ``DagsterInstance`` opens its storage's connections and, on first use, loo
 (which columns and indexes they have): a second small run in the process opens 4 connections to the
 storage with the instance kept, 13 with a new one. The kept instance also remembers which columns
 its tables have, which Dagster would otherwise ask the database before every asset event. It is kept
-while Dagster's home, its configuration file and its storage stay the same; when one of them changes (tests switch homes), the old instance is disposed of and a new one made.
+while Dagster's home, its configuration file and its storage stay the same; when one of them changes
+(tests switch homes), the old instance is disposed of and a new one made.
 
 Usage::
 

@@ -1,7 +1,7 @@
 """Parsing in a worker process with limits, so that one hostile file cannot stall or exhaust a run.
 
-The worker (``python -m sage_platform.ingest.isolation``, started on the first file to parse) parses one file at a time under an address-space
-limit (``SAGE_PARSER_MEMORY_MB``); the parent gives each file ``SAGE_PARSER_TIMEOUT_S`` and kills and
+The worker (``python -m sage_platform.ingest.isolation``, started on the first file to parse) parses
+one file at a time under an address-space limit (``SAGE_PARSER_MEMORY_MB``); the parent gives each file ``SAGE_PARSER_TIMEOUT_S`` and kills and
 restarts the worker when a file takes longer or the worker dies. The readers themselves limit PDF pages
 and extracted characters. Every failure of a file, whatever its kind, comes back as ``Rejected`` with a
 reason, and the run goes on with the next file.
